@@ -1,1 +1,119 @@
-fn main() {}
+//! `hap`: the command-line front end. It parses arguments, turns them into
+//! library options and calls ingest → analyze → report; no logic lives here.
+//!
+//! Exit codes: 0 success, 1 error, 2 usage error (see docs/cli.md).
+
+mod args;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+
+use args::{AmbiguousArg, AnalyzeArgs, Cli, Command, IngestArgs, SymbolsArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ingest(a) => ingest(a),
+        Command::Symbols(a) => symbols(a),
+        Command::Analyze(a) => analyze(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if err.chain().any(|c| {
+                c.downcast_ref::<io::Error>()
+                    .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("hap: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn ingest(a: IngestArgs) -> anyhow::Result<()> {
+    let summary =
+        ingest::ingest_to_parquet(&a.trace, &a.output, &ingest::Options::strict(a.strict))?;
+    let mut err = io::stderr().lock();
+    writeln!(
+        err,
+        "{}: {} events from {} lines -> {}",
+        a.trace.display(),
+        summary.events,
+        summary.text.lines,
+        a.output.display()
+    )?;
+    report_bad_lines(&summary.text, &mut err)?;
+    Ok(())
+}
+
+fn report_bad_lines(stats: &ingest::text::TextStats, w: &mut impl Write) -> io::Result<()> {
+    if stats.bad_lines > 0 {
+        writeln!(
+            w,
+            "warning: {} lines could not be parsed (--strict makes this an error):",
+            stats.bad_lines
+        )?;
+        for (n, l) in &stats.first_bad {
+            writeln!(w, "  line {n}: {l}")?;
+        }
+    }
+    Ok(())
+}
+
+fn symbols(a: SymbolsArgs) -> anyhow::Result<()> {
+    let (table, source) = analyze::cache::load_symbols(&a.vmlinux, !a.no_cache)?;
+    analyze::table::write_symbols(&table, &a.output)?;
+    let with_lines = table.symbols.iter().filter(|s| s.lines.is_some()).count();
+    eprintln!(
+        "{}: {} functions ({} with line info, {} without), {:?} -> {}",
+        a.vmlinux.display(),
+        table.symbols.len(),
+        with_lines,
+        table.symbols.len() - with_lines,
+        source,
+        a.output.display()
+    );
+    Ok(())
+}
+
+fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
+    let comms = a
+        .comms
+        .iter()
+        .map(|c| regex::Regex::new(c).with_context(|| format!("invalid --comm regex {c:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let ambiguous = match a.ambiguous {
+        AmbiguousArg::Max => analyze::Ambiguous::Max,
+        AmbiguousArg::All => analyze::Ambiguous::All,
+        AmbiguousArg::Skip => analyze::Ambiguous::Skip,
+    };
+    let density = a.bug_density.unwrap_or(analyze::DEFAULT_BUG_DENSITY);
+    anyhow::ensure!(
+        density.is_finite() && density >= 0.0,
+        "--bug-density must be a non-negative number"
+    );
+    let options = analyze::Options::new(
+        analyze::Selection::new(a.pids, comms, a.include_irq),
+        ambiguous,
+        density,
+        ingest::Options::strict(a.strict),
+    );
+    let (table, _) = analyze::cache::load_symbols(&a.vmlinux, !a.no_cache)?;
+    let m = analyze::measure(&a.trace, &a.vmlinux, &table, &options)?;
+    if let Some(dir) = &a.output {
+        report::files::write_result_dir(&m, dir)?;
+    }
+    let mut out = io::stdout().lock();
+    if a.json {
+        serde_json::to_writer(&mut out, &report::json::measurement(&m))?;
+        writeln!(out)?;
+    } else {
+        report::terminal::measurement(&m, &mut out)?;
+    }
+    Ok(())
+}

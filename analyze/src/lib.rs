@@ -1,1 +1,21 @@
-//! placeholder
+//! # analyze: traced functions to source lines and a HAP
+//!
+//! The second stage of `hap`. It selects the workload's events from a trace
+//! ([`select`]), resolves each unique function against a vmlinux symbol
+//! table built from ELF + DWARF ([`symbols`], cached by [`cache`]), and sums
+//! source lines into a Horizontal Attack Profile ([`measure`]). Tables are
+//! written by [`table`].
+#![deny(missing_docs, missing_debug_implementations)]
+
+pub mod cache;
+mod error;
+pub mod measure;
+pub mod resolve;
+pub mod select;
+pub mod symbols;
+pub mod table;
+
+pub use error::Error;
+pub use measure::{measure, Measurement, Options, DEFAULT_BUG_DENSITY};
+pub use resolve::Ambiguous;
+pub use select::Selection;

@@ -1,1 +1,9 @@
-//! placeholder
+//! # report: HAP results for people and programs
+//!
+//! The last stage of `hap`: renders an [`analyze::Measurement`] as terminal
+//! text ([`terminal`]), JSON ([`json`]) and result files ([`files`]).
+#![deny(missing_docs, missing_debug_implementations)]
+
+pub mod files;
+pub mod json;
+pub mod terminal;

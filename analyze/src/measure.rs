@@ -1,0 +1,186 @@
+//! The HAP measurement: from a trace and a symbol table to lines and HAP.
+//!
+//! `hap = lines × bug_density / 1000`, where `lines` sums the source-line
+//! spans of the unique functions the workload called (see `docs/method.md`).
+
+use std::path::{Path, PathBuf};
+
+use ingest::{text::TextStats, TraceInfo};
+
+use crate::resolve::{Ambiguous, FunctionRow, Resolver};
+use crate::select::{Collector, SelectStats, Selection};
+use crate::symbols::SymbolTable;
+use crate::Error;
+
+/// Default uniform bug density, in bugs per 1,000 lines: the Linux kernel's
+/// defect density in the Coverity Scan 2013 Open Source Report (0.61).
+pub const DEFAULT_BUG_DENSITY: f64 = 0.61;
+
+/// How to measure.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Options {
+    /// Which events are the workload's.
+    pub selection: Selection,
+    /// Policy for names matching several functions.
+    pub ambiguous: Ambiguous,
+    /// Bugs per 1,000 lines.
+    pub bug_density: f64,
+    /// Trace reading options.
+    pub ingest: ingest::Options,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            selection: Selection::default(),
+            ambiguous: Ambiguous::default(),
+            bug_density: DEFAULT_BUG_DENSITY,
+            ingest: ingest::Options::default(),
+        }
+    }
+}
+
+impl Options {
+    /// Options from their parts.
+    pub fn new(
+        selection: Selection,
+        ambiguous: Ambiguous,
+        bug_density: f64,
+        ingest: ingest::Options,
+    ) -> Options {
+        Options {
+            selection,
+            ambiguous,
+            bug_density,
+            ingest,
+        }
+    }
+}
+
+/// The result of one analysis.
+#[derive(Clone, Debug)]
+pub struct Measurement {
+    /// The trace analyzed.
+    pub trace_path: PathBuf,
+    /// Facts about the trace file.
+    pub trace: TraceInfo,
+    /// Text parsing statistics (unparseable lines).
+    pub text: TextStats,
+    /// What the selection kept and excluded.
+    pub selection: SelectStats,
+    /// One row per traced function (more than one for ambiguous names under `--ambiguous all`).
+    pub rows: Vec<FunctionRow>,
+    /// Unique functions traced.
+    pub functions: u64,
+    /// Traced functions found in the symbol table.
+    pub resolved: u64,
+    /// Traced functions not found (listed in [`Measurement::unresolved_names`]).
+    pub unresolved: u64,
+    /// Traced names that matched several distinct functions.
+    pub ambiguous: u64,
+    /// Resolved functions without line information (assembly, no DWARF).
+    pub without_lines: u64,
+    /// Names of the unresolved functions, sorted.
+    pub unresolved_names: Vec<String>,
+    /// Sum of `lines` over counted rows.
+    pub lines: u64,
+    /// Sum of `code_lines` over counted rows.
+    pub code_lines: u64,
+    /// Bugs per 1,000 lines used.
+    pub bug_density: f64,
+    /// `lines × bug_density / 1000`.
+    pub hap: f64,
+    /// The vmlinux used.
+    pub vmlinux: PathBuf,
+    /// Its build-id, hex.
+    pub build_id: Option<String>,
+    /// Policy used for ambiguous names.
+    pub ambiguous_policy: Ambiguous,
+}
+
+/// Read the trace at `trace` and measure it against `table`.
+pub fn measure(
+    trace: &Path,
+    vmlinux: &Path,
+    table: &SymbolTable,
+    options: &Options,
+) -> Result<Measurement, Error> {
+    use ingest::parquet::col;
+    let columns = [
+        col::PID,
+        col::COMM,
+        col::EVENT,
+        col::FUNCTION,
+        col::MODULE,
+        col::TS_NS,
+        col::IRQS_OFF,
+        col::HARDIRQ,
+        col::SOFTIRQ,
+        col::NMI,
+    ];
+    let mut collector = Collector::new(options.selection.clone());
+    let summary = ingest::read_trace(trace, &options.ingest, &columns, &mut collector)?;
+    let (uses, selection) = collector.finish();
+    let resolver = Resolver::new(table);
+    let mut m = Measurement {
+        trace_path: trace.to_path_buf(),
+        trace: summary.info,
+        text: summary.text,
+        selection,
+        rows: Vec::with_capacity(uses.len()),
+        functions: uses.len() as u64,
+        resolved: 0,
+        unresolved: 0,
+        ambiguous: 0,
+        without_lines: 0,
+        unresolved_names: Vec::new(),
+        lines: 0,
+        code_lines: 0,
+        bug_density: options.bug_density,
+        hap: 0.0,
+        vmlinux: vmlinux.to_path_buf(),
+        build_id: table.build_id.as_ref().map(|b| hex(b)),
+        ambiguous_policy: options.ambiguous,
+    };
+    for u in &uses {
+        let rows = resolver.resolve(u, options.ambiguous);
+        let cands = rows[0].candidates;
+        match cands {
+            0 => {
+                m.unresolved += 1;
+                m.unresolved_names.push(match &u.module {
+                    Some(md) => format!("{} [{md}]", u.name),
+                    None => u.name.clone(),
+                });
+            }
+            n => {
+                m.resolved += 1;
+                if n > 1 {
+                    m.ambiguous += 1;
+                }
+                if rows
+                    .iter()
+                    .any(|r| r.symbol.as_ref().is_some_and(|s| s.lines.is_none()))
+                {
+                    m.without_lines += 1;
+                }
+            }
+        }
+        for r in &rows {
+            if let Some(s) = &r.symbol {
+                m.lines += u64::from(s.lines.unwrap_or(0));
+                m.code_lines += u64::from(s.code_lines.unwrap_or(0));
+            }
+        }
+        m.rows.extend(rows);
+    }
+    m.unresolved_names.sort();
+    m.hap = m.lines as f64 * m.bug_density / 1000.0;
+    Ok(m)
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,158 @@
+//! Traced function names to symbol-table rows.
+//!
+//! A text trace names functions, not addresses. Most names are unique in a
+//! vmlinux, but static functions in different files can share one (the
+//! 6.1 cloud kernel has hundreds of such names). Candidates that are the
+//! same source function (aliases at one address, out-of-line copies of one
+//! header `static inline`, i.e. same file and start line) collapse into one;
+//! a name still left with several candidates is *ambiguous* and counted by
+//! the [`Ambiguous`] policy.
+
+use std::collections::HashMap;
+
+use crate::select::FunctionUse;
+use crate::symbols::{Symbol, SymbolTable};
+
+/// How to count a traced name that matches several distinct functions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Ambiguous {
+    /// Count the candidate with the most lines (default): one name, one
+    /// function, and never less than the smallest reading.
+    #[default]
+    Max,
+    /// Count every candidate (an upper bound).
+    All,
+    /// Count none of them (a lower bound); they are still listed.
+    Skip,
+}
+
+/// One traced function with the symbol it resolved to.
+#[derive(Clone, Debug)]
+pub struct FunctionRow {
+    /// What the trace said.
+    pub traced: FunctionUse,
+    /// Distinct functions the name matched (0 = unresolved).
+    pub candidates: u32,
+    /// The symbol counted for this row (`None` when unresolved or skipped).
+    pub symbol: Option<Symbol>,
+}
+
+/// Name index over a symbol table.
+#[derive(Debug)]
+pub struct Resolver<'a> {
+    by_name: HashMap<&'a str, Vec<&'a Symbol>>,
+}
+
+impl<'a> Resolver<'a> {
+    /// Index `table` by symbol name.
+    pub fn new(table: &'a SymbolTable) -> Resolver<'a> {
+        let mut by_name: HashMap<&str, Vec<&Symbol>> = HashMap::with_capacity(table.symbols.len());
+        for s in &table.symbols {
+            by_name.entry(s.name.as_str()).or_default().push(s);
+        }
+        Resolver { by_name }
+    }
+
+    /// Distinct functions named `name` (see the module docs for "distinct").
+    pub fn candidates(&self, name: &str) -> Vec<&'a Symbol> {
+        let mut out: Vec<&Symbol> = Vec::new();
+        for s in self.by_name.get(name).into_iter().flatten() {
+            let same = out.iter().any(|o| {
+                o.address == s.address
+                    || (s.file.is_some() && o.file == s.file && o.start_line == s.start_line)
+            });
+            if !same {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// Rows for one traced function under `policy`.
+    pub fn resolve(&self, traced: &FunctionUse, policy: Ambiguous) -> Vec<FunctionRow> {
+        // Module functions live outside vmlinux.
+        let cands = if traced.module.is_some() {
+            Vec::new()
+        } else {
+            self.candidates(&traced.name)
+        };
+        let n = cands.len() as u32;
+        let row = |symbol: Option<&Symbol>| FunctionRow {
+            traced: traced.clone(),
+            candidates: n,
+            symbol: symbol.cloned(),
+        };
+        match (n, policy) {
+            (0, _) => vec![row(None)],
+            (1, _) => vec![row(Some(cands[0]))],
+            (_, Ambiguous::All) => cands.into_iter().map(|c| row(Some(c))).collect(),
+            (_, Ambiguous::Skip) => vec![row(None)],
+            (_, Ambiguous::Max) => {
+                let best = cands
+                    .into_iter()
+                    .max_by_key(|c| (c.lines.unwrap_or(0), std::cmp::Reverse(c.address)))
+                    .expect("n > 1");
+                vec![row(Some(best))]
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sym(name: &str, address: u64, file: &str, start: u32, lines: u32) -> Symbol {
+        Symbol {
+            name: name.into(),
+            address,
+            size: 16,
+            file: Some(file.into()),
+            start_line: Some(start),
+            end_line: Some(start + lines - 1),
+            lines: Some(lines),
+            code_lines: Some(1),
+        }
+    }
+
+    fn used(name: &str) -> FunctionUse {
+        FunctionUse {
+            name: name.into(),
+            module: None,
+            events: 1,
+            first_ts_ns: 0,
+            first_event: 0,
+        }
+    }
+
+    #[test]
+    fn collapses_copies_and_applies_policy() {
+        let table = SymbolTable {
+            build_id: None,
+            symbols: vec![
+                sym("show", 0x10, "a.c", 5, 10),
+                sym("show", 0x20, "b.c", 7, 30),
+                sym("inl", 0x30, "include/x.h", 3, 4),
+                sym("inl", 0x40, "include/x.h", 3, 4),
+                sym("one", 0x50, "c.c", 1, 2),
+            ],
+        };
+        let r = Resolver::new(&table);
+        assert_eq!(r.candidates("inl").len(), 1);
+        let max = r.resolve(&used("show"), Ambiguous::Max);
+        assert_eq!(
+            (
+                max.len(),
+                max[0].candidates,
+                max[0].symbol.as_ref().unwrap().address
+            ),
+            (1, 2, 0x20)
+        );
+        assert_eq!(r.resolve(&used("show"), Ambiguous::All).len(), 2);
+        assert!(r.resolve(&used("show"), Ambiguous::Skip)[0]
+            .symbol
+            .is_none());
+        let none = r.resolve(&used("missing"), Ambiguous::Max);
+        assert_eq!((none[0].candidates, none[0].symbol.is_none()), (0, true));
+    }
+}

@@ -1,0 +1,158 @@
+//! The event model shared by every input format and every consumer.
+//!
+//! Parsers never build owned rows: they hand each event to an [`EventSink`] as
+//! borrowed pieces of the input line or page, so a consumer that only needs
+//! the set of unique functions (analysis) pays nothing for columns it ignores,
+//! and the Parquet writer copies each field exactly once.
+
+/// Interrupt-context flags of one event, as recorded by the kernel in the
+/// common `flags` byte (`TRACE_FLAG_*`) and shown in the text "irq-info"
+/// column.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IrqFlags {
+    /// Interrupts were disabled (`d` or `D`).
+    pub irqs_off: bool,
+    /// Running in hard interrupt context (`h`, `H` or `Z`).
+    pub hardirq: bool,
+    /// Running in softirq context (`s` or `H`).
+    pub softirq: bool,
+    /// Running in NMI context (`z` or `Z`).
+    pub nmi: bool,
+}
+
+impl IrqFlags {
+    /// True when the event ran in any interrupt context (hardirq, softirq or NMI).
+    pub fn in_interrupt(&self) -> bool {
+        self.hardirq || self.softirq || self.nmi
+    }
+}
+
+/// One trace event, borrowing its strings from the parser's buffer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Event<'a> {
+    /// Timestamp in nanoseconds of the trace clock (integer, never parsed as a float).
+    pub ts_ns: i64,
+    /// CPU the event was recorded on.
+    pub cpu: u32,
+    /// Thread id (kernel "pid") of the task that was running.
+    pub pid: i32,
+    /// Thread-group id, when the trace shows it (`options/record-tgid`).
+    pub tgid: Option<i32>,
+    /// Task name as the trace shows it (may be `<...>` when unknown).
+    pub comm: &'a str,
+    /// Event name: `function` for the function tracer, else the trace event's name.
+    pub event: &'a str,
+    /// Traced kernel function (for `function` events), without its module suffix.
+    pub function: Option<&'a str>,
+    /// Caller of the traced function, when the trace shows it.
+    pub parent: Option<&'a str>,
+    /// Module of the traced function (`name [module]` in text traces).
+    pub module: Option<&'a str>,
+    /// Instruction pointer of the traced function, when the trace has addresses.
+    pub ip: Option<u64>,
+    /// Instruction pointer of the caller, when the trace has addresses.
+    pub parent_ip: Option<u64>,
+    /// Interrupt-context flags, when the trace shows them.
+    pub flags: Option<IrqFlags>,
+    /// Preemption depth, when the trace shows it.
+    pub preempt_depth: Option<u8>,
+    /// The printed body of events other than `function`, kept verbatim.
+    pub info: Option<&'a str>,
+}
+
+/// Facts about a whole trace file, stored as Parquet key-value metadata.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TraceInfo {
+    /// Input format: `ftrace-text`, `trace-cmd-report` or `trace-pipe`.
+    pub format: String,
+    /// Tracer named in the header (`# tracer: function`), if any.
+    pub tracer: Option<String>,
+    /// Number of CPUs (`#P:N` or `cpus=N`), if stated.
+    pub cpus: Option<u32>,
+    /// Entries the kernel wrote, from `entries-in-buffer/entries-written`.
+    pub entries_written: Option<u64>,
+    /// Entries still in the buffer, from `entries-in-buffer/entries-written`.
+    pub entries_in_buffer: Option<u64>,
+    /// Events reported lost by `CPU:N [LOST M EVENTS]` lines.
+    pub lost_events: u64,
+    /// File name of the source trace (no directory).
+    pub source_name: String,
+    /// SHA-256 of the source file's bytes as stored (before decompression), hex.
+    pub source_sha256: String,
+    /// Compression of the source file: `none`, `gzip` or `zstd`.
+    pub source_compression: String,
+}
+
+impl TraceInfo {
+    /// Entries the kernel dropped because the ring buffer was full
+    /// (`entries-written - entries-in-buffer`), if the header said.
+    pub fn entries_lost(&self) -> Option<u64> {
+        Some(
+            self.entries_written?
+                .saturating_sub(self.entries_in_buffer?),
+        )
+    }
+
+    /// The facts as key-value pairs, keys prefixed `hap.`.
+    pub fn to_key_values(&self) -> Vec<(String, String)> {
+        let mut kv = vec![
+            ("hap.format".to_string(), self.format.clone()),
+            ("hap.source_name".to_string(), self.source_name.clone()),
+            ("hap.source_sha256".to_string(), self.source_sha256.clone()),
+            (
+                "hap.source_compression".to_string(),
+                self.source_compression.clone(),
+            ),
+            ("hap.lost_events".to_string(), self.lost_events.to_string()),
+        ];
+        let mut opt = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                kv.push((format!("hap.{k}"), v));
+            }
+        };
+        opt("tracer", self.tracer.clone());
+        opt("cpus", self.cpus.map(|v| v.to_string()));
+        opt(
+            "entries_written",
+            self.entries_written.map(|v| v.to_string()),
+        );
+        opt(
+            "entries_in_buffer",
+            self.entries_in_buffer.map(|v| v.to_string()),
+        );
+        opt("entries_lost", self.entries_lost().map(|v| v.to_string()));
+        kv
+    }
+
+    /// Rebuild the facts from key-value pairs written by [`TraceInfo::to_key_values`].
+    pub fn from_key_values<'a>(kv: impl IntoIterator<Item = (&'a str, &'a str)>) -> TraceInfo {
+        let mut info = TraceInfo::default();
+        for (k, v) in kv {
+            match k {
+                "hap.format" => info.format = v.to_string(),
+                "hap.source_name" => info.source_name = v.to_string(),
+                "hap.source_sha256" => info.source_sha256 = v.to_string(),
+                "hap.source_compression" => info.source_compression = v.to_string(),
+                "hap.lost_events" => info.lost_events = v.parse().unwrap_or(0),
+                "hap.tracer" => info.tracer = Some(v.to_string()),
+                "hap.cpus" => info.cpus = v.parse().ok(),
+                "hap.entries_written" => info.entries_written = v.parse().ok(),
+                "hap.entries_in_buffer" => info.entries_in_buffer = v.parse().ok(),
+                _ => {}
+            }
+        }
+        info
+    }
+}
+
+/// Receives events one at a time, in file order.
+pub trait EventSink {
+    /// Take one event. An error stops the parse and is returned to the caller.
+    fn event(&mut self, event: &Event<'_>) -> Result<(), crate::Error>;
+}
+
+impl<F: FnMut(&Event<'_>) -> Result<(), crate::Error>> EventSink for F {
+    fn event(&mut self, event: &Event<'_>) -> Result<(), crate::Error> {
+        self(event)
+    }
+}

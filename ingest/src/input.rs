@@ -1,0 +1,171 @@
+//! Opening a trace: transparent gzip/zstd decompression, content hashing and
+//! format sniffing, so every parser reads plain bytes from a `BufRead`.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, ErrorKind};
+
+/// Compression of a stored trace, detected from its magic bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// Plain bytes.
+    None,
+    /// gzip (`1f 8b`).
+    Gzip,
+    /// Zstandard (`28 b5 2f fd`).
+    Zstd,
+}
+
+impl Compression {
+    /// Detect compression from the first bytes of a file.
+    pub fn sniff(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+
+    /// Name used in metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// What kind of trace the decompressed bytes hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TraceKind {
+    /// trace-cmd's binary `trace.dat` (magic `\x17\x08\x44tracing`).
+    TraceDat,
+    /// A Parquet file (magic `PAR1`), e.g. our own events output.
+    Parquet,
+    /// Anything else is treated as ftrace or trace-cmd report text.
+    Text,
+}
+
+impl TraceKind {
+    /// Detect the trace kind from the first decompressed bytes.
+    pub fn sniff(head: &[u8]) -> TraceKind {
+        if head.starts_with(b"\x17\x08\x44tracing") {
+            TraceKind::TraceDat
+        } else if head.starts_with(b"PAR1") {
+            TraceKind::Parquet
+        } else {
+            TraceKind::Text
+        }
+    }
+}
+
+/// Read-through hasher: every byte read from the file also feeds SHA-256.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Arc<Mutex<Sha256>>,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Ok(mut h) = self.hasher.lock() {
+            h.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+/// An opened trace: decompressed, buffered bytes plus what was learned on the way.
+pub struct Input {
+    /// Decompressed content.
+    pub reader: Box<dyn BufRead + Send>,
+    /// Compression of the stored file.
+    pub compression: Compression,
+    /// Kind of trace inside.
+    pub kind: TraceKind,
+    hasher: Arc<Mutex<Sha256>>,
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input")
+            .field("compression", &self.compression)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+impl Input {
+    /// Open `path`, detecting compression and trace kind.
+    pub fn open(path: &Path) -> Result<Input, Error> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let hasher = Arc::new(Mutex::new(Sha256::new()));
+        let mut raw = BufReader::with_capacity(
+            1 << 20,
+            HashingReader {
+                inner: file,
+                hasher: Arc::clone(&hasher),
+            },
+        );
+        let compression = Compression::sniff(raw.fill_buf().map_err(|e| Error::io(path, e))?);
+        let mut reader: Box<dyn BufRead + Send> = match compression {
+            Compression::None => Box::new(raw),
+            Compression::Gzip => Box::new(BufReader::with_capacity(
+                1 << 20,
+                flate2::bufread::MultiGzDecoder::new(raw),
+            )),
+            Compression::Zstd => {
+                let dec = zstd::stream::read::Decoder::with_buffer(raw)
+                    .map_err(|e| Error::io(path, e))?;
+                Box::new(BufReader::with_capacity(1 << 20, dec))
+            }
+        };
+        let kind = TraceKind::sniff(reader.fill_buf().map_err(|e| Error::io(path, e))?);
+        Ok(Input {
+            reader,
+            compression,
+            kind,
+            hasher,
+        })
+    }
+
+    /// Hex SHA-256 of the stored bytes read so far. Call after the reader is drained
+    /// (see [`Input::drain`]) to hash the whole file.
+    pub fn sha256_hex(&self) -> String {
+        let digest = match self.hasher.lock() {
+            Ok(h) => h.clone().finalize(),
+            Err(_) => return String::new(),
+        };
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Read and discard whatever is left, so the hash covers the whole file.
+    pub fn drain(&mut self, path: &Path) -> Result<(), Error> {
+        io::copy(&mut self.reader, &mut io::sink()).map_err(|e| Error::io(path, e))?;
+        Ok(())
+    }
+}
+
+/// Refuse inputs a text parser cannot read, with a message naming the format.
+pub fn require_text(input: &Input, path: &Path) -> Result<(), Error> {
+    match input.kind {
+        TraceKind::Text => Ok(()),
+        TraceKind::TraceDat => Err(Error::new(ErrorKind::Unsupported(
+            "trace-cmd trace.dat input in this build; convert it with `trace-cmd report` first"
+                .into(),
+        ))
+        .with_path(path)),
+        TraceKind::Parquet => Err(Error::new(ErrorKind::Unsupported(
+            "input: this is already a Parquet file".into(),
+        ))
+        .with_path(path)),
+    }
+}

@@ -1,0 +1,336 @@
+//! The events Parquet file: one row per event, zstd-compressed, with the
+//! trace's file-level facts in the key-value metadata.
+//!
+//! Writing is streamed in batches of [`BATCH_ROWS`] rows (one row group each),
+//! so memory stays flat however long the trace. The schema is documented in
+//! `docs/formats.md`; column names are the constants in [`col`].
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use polars_parquet::write::KeyValue;
+
+use crate::atomic::AtomicFile;
+use crate::error::{Error, ErrorKind};
+use crate::event::{Event, EventSink, IrqFlags, TraceInfo};
+
+/// Rows per row group.
+pub const BATCH_ROWS: usize = 1 << 18;
+
+/// Column names of the events schema.
+pub mod col {
+    /// Timestamp, integer nanoseconds (Int64).
+    pub const TS_NS: &str = "ts_ns";
+    /// CPU (UInt32).
+    pub const CPU: &str = "cpu";
+    /// Thread id (Int32).
+    pub const PID: &str = "pid";
+    /// Thread-group id (Int32, nullable).
+    pub const TGID: &str = "tgid";
+    /// Task name (String).
+    pub const COMM: &str = "comm";
+    /// Event name (String).
+    pub const EVENT: &str = "event";
+    /// Traced function (String, nullable).
+    pub const FUNCTION: &str = "function";
+    /// Caller (String, nullable).
+    pub const PARENT: &str = "parent";
+    /// Module of the traced function (String, nullable).
+    pub const MODULE: &str = "module";
+    /// Function address (UInt64, nullable).
+    pub const IP: &str = "ip";
+    /// Caller address (UInt64, nullable).
+    pub const PARENT_IP: &str = "parent_ip";
+    /// Interrupts disabled (Boolean, nullable).
+    pub const IRQS_OFF: &str = "irqs_off";
+    /// Hard interrupt context (Boolean, nullable).
+    pub const HARDIRQ: &str = "hardirq";
+    /// Softirq context (Boolean, nullable).
+    pub const SOFTIRQ: &str = "softirq";
+    /// NMI context (Boolean, nullable).
+    pub const NMI: &str = "nmi";
+    /// Preemption depth (UInt32, nullable).
+    pub const PREEMPT_DEPTH: &str = "preempt_depth";
+    /// Body of non-function events (String, nullable).
+    pub const INFO: &str = "info";
+}
+
+/// The events schema, in column order.
+pub fn schema() -> Schema {
+    use col::*;
+    Schema::from_iter([
+        Field::new(TS_NS.into(), DataType::Int64),
+        Field::new(CPU.into(), DataType::UInt32),
+        Field::new(PID.into(), DataType::Int32),
+        Field::new(TGID.into(), DataType::Int32),
+        Field::new(COMM.into(), DataType::String),
+        Field::new(EVENT.into(), DataType::String),
+        Field::new(FUNCTION.into(), DataType::String),
+        Field::new(PARENT.into(), DataType::String),
+        Field::new(MODULE.into(), DataType::String),
+        Field::new(IP.into(), DataType::UInt64),
+        Field::new(PARENT_IP.into(), DataType::UInt64),
+        Field::new(IRQS_OFF.into(), DataType::Boolean),
+        Field::new(HARDIRQ.into(), DataType::Boolean),
+        Field::new(SOFTIRQ.into(), DataType::Boolean),
+        Field::new(NMI.into(), DataType::Boolean),
+        Field::new(PREEMPT_DEPTH.into(), DataType::UInt32),
+        Field::new(INFO.into(), DataType::String),
+    ])
+}
+
+/// One batch of rows being accumulated.
+#[derive(Default)]
+struct Columns {
+    ts: Vec<i64>,
+    cpu: Vec<u32>,
+    pid: Vec<i32>,
+    tgid: Vec<Option<i32>>,
+    comm: Vec<String>,
+    event: Vec<String>,
+    function: Vec<Option<String>>,
+    parent: Vec<Option<String>>,
+    module: Vec<Option<String>>,
+    ip: Vec<Option<u64>>,
+    parent_ip: Vec<Option<u64>>,
+    flags: Vec<Option<IrqFlags>>,
+    preempt: Vec<Option<u32>>,
+    info: Vec<Option<String>>,
+}
+
+impl Columns {
+    fn push(&mut self, e: &Event<'_>) {
+        self.ts.push(e.ts_ns);
+        self.cpu.push(e.cpu);
+        self.pid.push(e.pid);
+        self.tgid.push(e.tgid);
+        self.comm.push(e.comm.to_owned());
+        self.event.push(e.event.to_owned());
+        self.function.push(e.function.map(str::to_owned));
+        self.parent.push(e.parent.map(str::to_owned));
+        self.module.push(e.module.map(str::to_owned));
+        self.ip.push(e.ip);
+        self.parent_ip.push(e.parent_ip);
+        self.flags.push(e.flags);
+        self.preempt.push(e.preempt_depth.map(u32::from));
+        self.info.push(e.info.map(str::to_owned));
+    }
+
+    fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    /// Move the batch into a DataFrame, leaving the builder empty.
+    fn take_frame(&mut self) -> PolarsResult<DataFrame> {
+        use col::*;
+        let c = std::mem::take(self);
+        let n = c.ts.len();
+        let flag = |f: fn(&IrqFlags) -> bool| -> Vec<Option<bool>> {
+            c.flags.iter().map(|x| x.as_ref().map(f)).collect()
+        };
+        let columns = vec![
+            Column::new(TS_NS.into(), c.ts),
+            Column::new(CPU.into(), c.cpu),
+            Column::new(PID.into(), c.pid),
+            Column::new(TGID.into(), c.tgid),
+            Column::new(COMM.into(), c.comm),
+            Column::new(EVENT.into(), c.event),
+            Column::new(FUNCTION.into(), c.function),
+            Column::new(PARENT.into(), c.parent),
+            Column::new(MODULE.into(), c.module),
+            Column::new(IP.into(), c.ip),
+            Column::new(PARENT_IP.into(), c.parent_ip),
+            Column::new(IRQS_OFF.into(), flag(|f| f.irqs_off)),
+            Column::new(HARDIRQ.into(), flag(|f| f.hardirq)),
+            Column::new(SOFTIRQ.into(), flag(|f| f.softirq)),
+            Column::new(NMI.into(), flag(|f| f.nmi)),
+            Column::new(PREEMPT_DEPTH.into(), c.preempt),
+            Column::new(INFO.into(), c.info),
+        ];
+        DataFrame::new(n, columns)
+    }
+}
+
+/// Streams events into a Parquet file; the file appears at its final path
+/// only after [`EventsWriter::finish`].
+pub struct EventsWriter {
+    path: PathBuf,
+    out: AtomicFile,
+    writer: BatchedWriter<File>,
+    batch: Columns,
+    rows: u64,
+}
+
+impl std::fmt::Debug for EventsWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventsWriter")
+            .field("path", &self.path)
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl EventsWriter {
+    /// Start writing `path` (through a temporary file beside it).
+    pub fn create(path: &Path) -> Result<EventsWriter, Error> {
+        let out = AtomicFile::create(path).map_err(|e| Error::io(path, e))?;
+        let file = out.try_clone().map_err(|e| Error::io(path, e))?;
+        let writer = ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .batched(&schema())
+            .map_err(|e| Error::parquet(path, e))?;
+        Ok(EventsWriter {
+            path: path.to_path_buf(),
+            out,
+            writer,
+            batch: Columns::default(),
+            rows: 0,
+        })
+    }
+
+    fn flush_batch(&mut self) -> Result<(), Error> {
+        if self.batch.len() == 0 {
+            return Ok(());
+        }
+        let df = self
+            .batch
+            .take_frame()
+            .map_err(|e| Error::parquet(&self.path, e))?;
+        self.writer
+            .write_batch(&df)
+            .map_err(|e| Error::parquet(&self.path, e))
+    }
+
+    /// Write the last batch and the footer with `info` as key-value metadata,
+    /// then move the file into place. Returns the number of rows written.
+    pub fn finish(mut self, info: &TraceInfo) -> Result<u64, Error> {
+        self.flush_batch()?;
+        let path = self.path.clone();
+        {
+            let mut w = self
+                .writer
+                .get_writer()
+                .lock()
+                .map_err(|_| Error::parquet(&path, "writer lock poisoned"))?;
+            let mut kv = vec![polars_parquet::write::schema_to_metadata_key(w.schema())];
+            kv.extend(
+                info.to_key_values()
+                    .into_iter()
+                    .map(|(key, value)| KeyValue {
+                        key,
+                        value: Some(value),
+                    }),
+            );
+            w.end(Some(kv)).map_err(|e| Error::parquet(&path, e))?;
+        }
+        let rows = self.rows;
+        self.out.commit().map_err(|e| Error::io(&path, e))?;
+        Ok(rows)
+    }
+}
+
+impl EventSink for EventsWriter {
+    fn event(&mut self, event: &Event<'_>) -> Result<(), Error> {
+        self.batch.push(event);
+        self.rows += 1;
+        if self.batch.len() >= BATCH_ROWS {
+            self.flush_batch()?;
+        }
+        Ok(())
+    }
+}
+
+/// Read the trace facts stored in an events Parquet file.
+pub fn read_info(path: &Path) -> Result<TraceInfo, Error> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = ParquetReader::new(file);
+    let meta = reader.get_metadata().map_err(|e| Error::parquet(path, e))?;
+    let kv = meta.key_value_metadata.clone().unwrap_or_default();
+    let info = TraceInfo::from_key_values(
+        kv.iter()
+            .map(|k| (k.key.as_str(), k.value.as_deref().unwrap_or(""))),
+    );
+    if info.format.is_empty() {
+        return Err(Error::new(ErrorKind::Missing(
+            "hap events metadata (hap.format); not an events file written by `hap ingest`".into(),
+        ))
+        .with_path(path));
+    }
+    Ok(info)
+}
+
+/// Read an events Parquet file and hand each event to `sink`, in file order.
+/// Only the columns named in `columns` are read; the others come back empty
+/// (zero, `""` or `None`).
+pub fn read_events(path: &Path, columns: &[&str], sink: &mut dyn EventSink) -> Result<u64, Error> {
+    use col::*;
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let df = ParquetReader::new(file)
+        .with_columns(Some(columns.iter().map(|c| c.to_string()).collect()))
+        .finish()
+        .map_err(|e| Error::parquet(path, e))?;
+    let perr = |e: PolarsError| Error::parquet(path, e);
+    let has = |name: &str| columns.contains(&name);
+    let n = df.height();
+    macro_rules! get {
+        ($name:expr, $as:ident) => {
+            if has($name) {
+                Some(df.column($name).map_err(perr)?.$as().map_err(perr)?)
+            } else {
+                None
+            }
+        };
+    }
+    let ts = get!(TS_NS, i64);
+    let cpu = get!(CPU, u32);
+    let pid = get!(PID, i32);
+    let tgid = get!(TGID, i32);
+    let comm = get!(COMM, str);
+    let event = get!(EVENT, str);
+    let function = get!(FUNCTION, str);
+    let parent = get!(PARENT, str);
+    let module = get!(MODULE, str);
+    let ip = get!(IP, u64);
+    let parent_ip = get!(PARENT_IP, u64);
+    let irqs_off = get!(IRQS_OFF, bool);
+    let hardirq = get!(HARDIRQ, bool);
+    let softirq = get!(SOFTIRQ, bool);
+    let nmi = get!(NMI, bool);
+    let preempt = get!(PREEMPT_DEPTH, u32);
+    let info = get!(INFO, str);
+    for i in 0..n {
+        let flags = match (irqs_off, hardirq, softirq, nmi) {
+            (Some(a), Some(b), Some(c), Some(d)) => {
+                match (a.get(i), b.get(i), c.get(i), d.get(i)) {
+                    (Some(irqs_off), Some(hardirq), Some(softirq), Some(nmi)) => Some(IrqFlags {
+                        irqs_off,
+                        hardirq,
+                        softirq,
+                        nmi,
+                    }),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let ev = Event {
+            ts_ns: ts.and_then(|c| c.get(i)).unwrap_or(0),
+            cpu: cpu.and_then(|c| c.get(i)).unwrap_or(0),
+            pid: pid.and_then(|c| c.get(i)).unwrap_or(0),
+            tgid: tgid.and_then(|c| c.get(i)),
+            comm: comm.and_then(|c| c.get(i)).unwrap_or(""),
+            event: event.and_then(|c| c.get(i)).unwrap_or(""),
+            function: function.and_then(|c| c.get(i)),
+            parent: parent.and_then(|c| c.get(i)),
+            module: module.and_then(|c| c.get(i)),
+            ip: ip.and_then(|c| c.get(i)),
+            parent_ip: parent_ip.and_then(|c| c.get(i)),
+            flags,
+            preempt_depth: preempt.and_then(|c| c.get(i)).map(|d| d.min(255) as u8),
+            info: info.and_then(|c| c.get(i)),
+        };
+        sink.event(&ev).map_err(|e| e.with_path(path))?;
+    }
+    Ok(n as u64)
+}

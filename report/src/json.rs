@@ -1,0 +1,40 @@
+//! The machine-readable result: one JSON object per analysis.
+
+use analyze::Measurement;
+use serde_json::{json, Value};
+
+/// The JSON object `hap analyze --json` prints (keys documented in `docs/cli.md`).
+pub fn measurement(m: &Measurement) -> Value {
+    let s = &m.selection;
+    json!({
+        "trace": m.trace_path.display().to_string(),
+        "trace_format": m.trace.format,
+        "tracer": m.trace.tracer,
+        "trace_sha256": m.trace.source_sha256,
+        "vmlinux": m.vmlinux.display().to_string(),
+        "build_id": m.build_id,
+        "events": s.events_total,
+        "events_kept": s.events_kept,
+        "excluded": {
+            "idle": s.excluded_idle,
+            "task": s.excluded_task,
+            "irq": s.excluded_irq,
+            "other_events": s.other_events,
+        },
+        "irq_unknown": s.irq_unknown,
+        "unparsed_lines": m.text.bad_lines,
+        "lost_events": m.trace.lost_events,
+        "entries_lost": m.trace.entries_lost(),
+        "functions": m.functions,
+        "resolved": m.resolved,
+        "unresolved": m.unresolved,
+        "unresolved_functions": m.unresolved_names,
+        "ambiguous": m.ambiguous,
+        "ambiguous_policy": format!("{:?}", m.ambiguous_policy).to_lowercase(),
+        "without_lines": m.without_lines,
+        "lines": m.lines,
+        "code_lines": m.code_lines,
+        "bug_density": m.bug_density,
+        "hap": m.hap,
+    })
+}

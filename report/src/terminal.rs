@@ -1,0 +1,75 @@
+//! The human-readable summary printed by `hap analyze`.
+
+use std::io::{self, Write};
+
+use analyze::Measurement;
+
+/// How many unresolved names to list before eliding.
+const SHOW_UNRESOLVED: usize = 20;
+
+/// Print the summary of one analysis.
+pub fn measurement(m: &Measurement, w: &mut impl Write) -> io::Result<()> {
+    let s = &m.selection;
+    writeln!(
+        w,
+        "trace     {} ({})",
+        m.trace_path.display(),
+        m.trace.format
+    )?;
+    writeln!(
+        w,
+        "vmlinux   {} (build-id {})",
+        m.vmlinux.display(),
+        m.build_id.as_deref().unwrap_or("none")
+    )?;
+    writeln!(
+        w,
+        "events    {} read, {} kept; excluded: {} idle, {} other tasks, {} interrupt context, {} non-function",
+        s.events_total, s.events_kept, s.excluded_idle, s.excluded_task, s.excluded_irq, s.other_events
+    )?;
+    if s.irq_unknown > 0 {
+        writeln!(w, "warning   {} kept events have no irq-context flags; interrupt work could not be excluded", s.irq_unknown)?;
+    }
+    if m.text.bad_lines > 0 {
+        writeln!(
+            w,
+            "warning   {} lines could not be parsed, first at:",
+            m.text.bad_lines
+        )?;
+        for (n, l) in &m.text.first_bad {
+            writeln!(w, "            line {n}: {l}")?;
+        }
+    }
+    if let Some(lost) = m.trace.entries_lost().filter(|&l| l > 0) {
+        writeln!(
+            w,
+            "warning   the ring buffer dropped {lost} entries: the trace is incomplete"
+        )?;
+    }
+    writeln!(
+        w,
+        "functions {} unique: {} resolved ({} ambiguous, counted by policy {:?}; {} without line info), {} unresolved",
+        m.functions, m.resolved, m.ambiguous, m.ambiguous_policy, m.without_lines, m.unresolved
+    )?;
+    writeln!(w, "lines     {} (code lines {})", m.lines, m.code_lines)?;
+    writeln!(
+        w,
+        "HAP       {:.3} (bug density {} per 1000 lines)",
+        m.hap, m.bug_density
+    )?;
+    if !m.unresolved_names.is_empty() {
+        let shown: Vec<&str> = m
+            .unresolved_names
+            .iter()
+            .take(SHOW_UNRESOLVED)
+            .map(String::as_str)
+            .collect();
+        let more = m.unresolved_names.len().saturating_sub(SHOW_UNRESOLVED);
+        write!(w, "unresolved {}", shown.join(", "))?;
+        if more > 0 {
+            write!(w, ", and {more} more")?;
+        }
+        writeln!(w)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! Command-line arguments: only what the user typed, validated by clap.
+//! Turning them into library options happens in `main.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Measure the Horizontal Attack Profile (HAP) of Linux workloads from ftrace traces.
+#[derive(Debug, Parser)]
+#[command(name = "hap", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Convert an ftrace text trace (plain, .gz or .zst) to an events Parquet file.
+    Ingest(IngestArgs),
+    /// Build the per-function symbol table (file, line span, lines) of a vmlinux.
+    Symbols(SymbolsArgs),
+    /// Measure a trace: unique functions, source lines and HAP.
+    Analyze(AnalyzeArgs),
+}
+
+/// `hap ingest`.
+#[derive(Debug, clap::Args)]
+pub struct IngestArgs {
+    /// The trace: ftrace `trace`/`trace_pipe` text or `trace-cmd report` output.
+    pub trace: PathBuf,
+    /// The events Parquet file to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Fail on the first line that cannot be parsed (default: count and skip).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// `hap symbols`.
+#[derive(Debug, clap::Args)]
+pub struct SymbolsArgs {
+    /// The vmlinux with DWARF (e.g. /usr/lib/debug/boot/vmlinux-$(uname -r)).
+    #[arg(long)]
+    pub vmlinux: PathBuf,
+    /// Output: `.csv` for CSV, anything else for Parquet.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Neither read nor write the symbol cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// How to count a name that matches several distinct functions.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum AmbiguousArg {
+    /// The candidate with the most lines.
+    Max,
+    /// Every candidate.
+    All,
+    /// None of them.
+    Skip,
+}
+
+/// `hap analyze`.
+#[derive(Debug, clap::Args)]
+pub struct AnalyzeArgs {
+    /// The trace (text, .gz, .zst) or an events Parquet from `hap ingest`.
+    pub trace: PathBuf,
+    /// The vmlinux with DWARF the trace was recorded on.
+    #[arg(long)]
+    pub vmlinux: PathBuf,
+    /// Print one JSON object instead of the text summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Write functions.parquet, functions.csv and result.json into this directory.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Keep only this thread id (repeatable).
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<i32>,
+    /// Keep only tasks whose name matches this regex (repeatable).
+    #[arg(long = "comm", value_name = "REGEX")]
+    pub comms: Vec<String>,
+    /// Keep events in interrupt context (hardirq, softirq, NMI).
+    #[arg(long)]
+    pub include_irq: bool,
+    /// Bugs per 1,000 lines (default: 0.61, Coverity Scan 2013's figure for Linux).
+    #[arg(long, value_name = "BUGS_PER_KLOC")]
+    pub bug_density: Option<f64>,
+    /// How to count names that match several distinct functions.
+    #[arg(long, value_enum, default_value = "max")]
+    pub ambiguous: AmbiguousArg,
+    /// Fail on the first trace line that cannot be parsed.
+    #[arg(long)]
+    pub strict: bool,
+    /// Neither read nor write the symbol cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
