@@ -102,11 +102,6 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
-            ErrorKind::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// The cause is part of the message already, so `source()` is `None` (a
+/// reporter walking the chain would print it twice).
+impl std::error::Error for Error {}

@@ -54,6 +54,11 @@ pub mod col {
     pub const PREEMPT_DEPTH: &str = "preempt_depth";
     /// Body of non-function events (String, nullable).
     pub const INFO: &str = "info";
+    /// Every column, in schema order.
+    pub const ALL: [&str; 17] = [
+        TS_NS, CPU, PID, TGID, COMM, EVENT, FUNCTION, PARENT, MODULE, IP, PARENT_IP, IRQS_OFF, HARDIRQ,
+        SOFTIRQ, NMI, PREEMPT_DEPTH, INFO,
+    ];
 }
 
 /// The events schema, in column order.

@@ -1,0 +1,98 @@
+//! `hap analyze` on the bundled real traces against the real reference vmlinux.
+
+use crate::util::{analyze_json, awk_unique_functions, fixture, hap_ok, vmlinux};
+
+const FIXTURES: [&str; 4] = [
+    "text/fileio-6.1.function.txt.zst",
+    "text/redis-6.1.pipe.txt.gz",
+    "text/steady-6.1.report.txt.zst",
+    "text/steady-6.1.report-lt.txt.zst",
+];
+
+#[test]
+fn unique_functions_match_awk_on_every_fixture() {
+    for f in FIXTURES {
+        let trace = fixture(f);
+        let j = analyze_json(&trace, &["--include-irq"]);
+        let functions = j["functions"].as_u64().unwrap();
+        assert_eq!(functions as usize, awk_unique_functions(&trace), "{f}");
+        assert_eq!(j["resolved"].as_u64().unwrap() + j["unresolved"].as_u64().unwrap(), functions, "{f}");
+        assert_eq!(j["excluded"]["irq"], 0, "{f}");
+    }
+}
+
+/// Interrupt context is excluded by default; the count of excluded events
+/// matches grep over the irq-info column (third flag h, H, s, z or Z).
+#[test]
+fn interrupt_context_is_excluded_by_default() {
+    let trace = fixture("text/fileio-6.1.function.txt.zst");
+    let j = analyze_json(&trace, &[]);
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "zstdcat '{}' | grep -v '^#' | grep -v -- '-0 *\\[' | grep -cE '\\] [.dDbX][^ ][hHszZ]'",
+            trace.display()
+        ))
+        .output()
+        .unwrap();
+    let expected: u64 = String::from_utf8(out.stdout).unwrap().trim().parse().unwrap();
+    assert!(expected > 0);
+    assert_eq!(j["excluded"]["irq"].as_u64().unwrap(), expected);
+    let with_irq = analyze_json(&trace, &["--include-irq"]);
+    assert!(j["functions"].as_u64() < with_irq["functions"].as_u64());
+    assert_eq!(j["events"], with_irq["events"]);
+}
+
+#[test]
+fn pid_and_comm_select_tasks() {
+    let trace = fixture("text/redis-6.1.pipe.txt.gz");
+    let all = analyze_json(&trace, &["--include-irq"]);
+    let j = analyze_json(&trace, &["--include-irq", "--comm", "^redis-server$"]);
+    let excluded = j["excluded"]["task"].as_u64().unwrap();
+    let kept = j["events_kept"].as_u64().unwrap();
+    // grep oracle: event lines whose task field is redis-server-PID.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("zcat '{}' | grep -cE '^ *redis-server-[0-9]+ +\\['", trace.display()))
+        .output()
+        .unwrap();
+    let expected: u64 = String::from_utf8(out.stdout).unwrap().trim().parse().unwrap();
+    assert_eq!(kept, expected);
+    assert_eq!(kept + excluded + all["excluded"]["idle"].as_u64().unwrap(), all["events"].as_u64().unwrap());
+}
+
+#[test]
+fn output_dir_has_one_row_per_function_and_the_same_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = fixture("text/fileio-6.1.function.txt.zst");
+    let vm = vmlinux();
+    let out = dir.path().join("run");
+    let stdout = hap_ok(&[
+        "analyze",
+        trace.to_str().unwrap(),
+        "--vmlinux",
+        vm.to_str().unwrap(),
+        "--json",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let printed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(printed, saved);
+    let csv = std::fs::read_to_string(out.join("functions.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "function,module,events,first_ts_ns,first_event,candidates,symbol_name,symbol_address,symbol_size,file,start_line,end_line,lines,code_lines"
+    );
+    assert_eq!(lines.count() as u64, printed["functions"].as_u64().unwrap());
+    assert!(out.join("functions.parquet").is_file());
+    let sum: u64 = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(12).and_then(|v| v.parse::<u64>().ok()))
+        .sum();
+    assert_eq!(sum, printed["lines"].as_u64().unwrap());
+    let hap = printed["hap"].as_f64().unwrap();
+    assert!((hap - sum as f64 * 0.61 / 1000.0).abs() < 1e-9);
+}

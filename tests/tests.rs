@@ -1,0 +1,6 @@
+//! Integration tests of the `hap` binary: one test binary, one module per area.
+
+mod analyze_real;
+mod ingest_text;
+mod shared_traces;
+mod util;
