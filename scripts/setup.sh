@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Install what hap's demo, tests and benchmarks need on a fresh Debian 12 machine:
+# the reference kernel's debug vmlinux and source (6.1.192-3), the second kernel
+# for version diffs (6.12.117-1~deb12u1), trace-cmd (the parsing oracle),
+# llvm-dwarfdump and gdb (the DWARF oracles), zstd and gcc.
+# Idempotent: installs only what is missing. Unpacks the kernel sources under
+# $HAP_KSRC (default /var/cache/hap/ksrc) for tests that read source files.
+set -euo pipefail
+
+packages=(
+  linux-image-6.1.0-57-cloud-amd64-dbg=6.1.192-3
+  linux-source-6.1=6.1.192-3
+  linux-image-6.12.117+deb12-cloud-amd64-dbg=6.12.117-1~deb12u1
+  linux-source-6.12=6.12.117-1~deb12u1
+  trace-cmd llvm gdb zstd gcc xz-utils
+)
+missing=()
+for p in "${packages[@]}"; do
+  name=${p%%=*}
+  want=""
+  [ "$name" = "$p" ] || want=${p#*=}
+  read -r status version < <(dpkg-query -W -f='${db:Status-Status} ${Version}\n' "$name" 2>/dev/null || echo "absent none")
+  if [ "$status" != installed ] || { [ -n "$want" ] && [ "$version" != "$want" ]; }; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+fi
+
+ksrc=${HAP_KSRC:-/var/cache/hap/ksrc}
+for v in 6.1 6.12; do
+  if [ ! -f "$ksrc/linux-source-$v/MAINTAINERS" ]; then
+    echo "setup: unpacking linux-source-$v into $ksrc" >&2
+    mkdir -p "$ksrc"
+    tar -C "$ksrc" -xf "/usr/src/linux-source-$v.tar.xz"
+  fi
+done
