@@ -58,6 +58,14 @@ pub struct Event<'a> {
     pub preempt_depth: Option<u8>,
     /// The printed body of events other than `function`, kept verbatim.
     pub info: Option<&'a str>,
+    /// Call depth (`funcgraph_entry`/`funcgraph_exit`).
+    pub depth: Option<u32>,
+    /// Entry time of the call, ns (`funcgraph_exit`).
+    pub calltime: Option<u64>,
+    /// Return time of the call, ns (`funcgraph_exit`).
+    pub rettime: Option<u64>,
+    /// Repeat count (`func_repeats`, or a `funcgraph_exit` overrun count).
+    pub repeats: Option<u32>,
 }
 
 /// Facts about a whole trace file, stored as Parquet key-value metadata.
@@ -81,6 +89,8 @@ pub struct TraceInfo {
     pub source_sha256: String,
     /// Compression of the source file: `none`, `gzip` or `zstd`.
     pub source_compression: String,
+    /// Format-specific facts (e.g. trace.dat options), stored as `hap.<key>`.
+    pub extra: Vec<(String, String)>,
 }
 
 impl TraceInfo {
@@ -121,6 +131,7 @@ impl TraceInfo {
             self.entries_in_buffer.map(|v| v.to_string()),
         );
         opt("entries_lost", self.entries_lost().map(|v| v.to_string()));
+        kv.extend(self.extra.iter().map(|(k, v)| (format!("hap.{k}"), v.clone())));
         kv
     }
 
@@ -138,7 +149,12 @@ impl TraceInfo {
                 "hap.cpus" => info.cpus = v.parse().ok(),
                 "hap.entries_written" => info.entries_written = v.parse().ok(),
                 "hap.entries_in_buffer" => info.entries_in_buffer = v.parse().ok(),
-                _ => {}
+                "hap.entries_lost" => {}
+                _ => {
+                    if let Some(key) = k.strip_prefix("hap.") {
+                        info.extra.push((key.to_string(), v.to_string()));
+                    }
+                }
             }
         }
         info

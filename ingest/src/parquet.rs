@@ -54,10 +54,18 @@ pub mod col {
     pub const PREEMPT_DEPTH: &str = "preempt_depth";
     /// Body of non-function events (String, nullable).
     pub const INFO: &str = "info";
+    /// Call depth of function_graph events (UInt32, nullable).
+    pub const DEPTH: &str = "depth";
+    /// Entry time of a function_graph call, ns (UInt64, nullable).
+    pub const CALLTIME: &str = "calltime";
+    /// Return time of a function_graph call, ns (UInt64, nullable).
+    pub const RETTIME: &str = "rettime";
+    /// Repeat count of `func_repeats` (UInt32, nullable).
+    pub const REPEATS: &str = "repeats";
     /// Every column, in schema order.
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 21] = [
         TS_NS, CPU, PID, TGID, COMM, EVENT, FUNCTION, PARENT, MODULE, IP, PARENT_IP, IRQS_OFF, HARDIRQ,
-        SOFTIRQ, NMI, PREEMPT_DEPTH, INFO,
+        SOFTIRQ, NMI, PREEMPT_DEPTH, INFO, DEPTH, CALLTIME, RETTIME, REPEATS,
     ];
 }
 
@@ -82,6 +90,10 @@ pub fn schema() -> Schema {
         Field::new(NMI.into(), DataType::Boolean),
         Field::new(PREEMPT_DEPTH.into(), DataType::UInt32),
         Field::new(INFO.into(), DataType::String),
+        Field::new(DEPTH.into(), DataType::UInt32),
+        Field::new(CALLTIME.into(), DataType::UInt64),
+        Field::new(RETTIME.into(), DataType::UInt64),
+        Field::new(REPEATS.into(), DataType::UInt32),
     ])
 }
 
@@ -102,6 +114,10 @@ struct Columns {
     flags: Vec<Option<IrqFlags>>,
     preempt: Vec<Option<u32>>,
     info: Vec<Option<String>>,
+    depth: Vec<Option<u32>>,
+    calltime: Vec<Option<u64>>,
+    rettime: Vec<Option<u64>>,
+    repeats: Vec<Option<u32>>,
 }
 
 impl Columns {
@@ -120,6 +136,10 @@ impl Columns {
         self.flags.push(e.flags);
         self.preempt.push(e.preempt_depth.map(u32::from));
         self.info.push(e.info.map(str::to_owned));
+        self.depth.push(e.depth);
+        self.calltime.push(e.calltime);
+        self.rettime.push(e.rettime);
+        self.repeats.push(e.repeats);
     }
 
     fn len(&self) -> usize {
@@ -152,6 +172,10 @@ impl Columns {
             Column::new(NMI.into(), flag(|f| f.nmi)),
             Column::new(PREEMPT_DEPTH.into(), c.preempt),
             Column::new(INFO.into(), c.info),
+            Column::new(DEPTH.into(), c.depth),
+            Column::new(CALLTIME.into(), c.calltime),
+            Column::new(RETTIME.into(), c.rettime),
+            Column::new(REPEATS.into(), c.repeats),
         ];
         DataFrame::new(n, columns)
     }
@@ -304,6 +328,10 @@ pub fn read_events(path: &Path, columns: &[&str], sink: &mut dyn EventSink) -> R
     let nmi = get!(NMI, bool);
     let preempt = get!(PREEMPT_DEPTH, u32);
     let info = get!(INFO, str);
+    let depth = get!(DEPTH, u32);
+    let calltime = get!(CALLTIME, u64);
+    let rettime = get!(RETTIME, u64);
+    let repeats = get!(REPEATS, u32);
     for i in 0..n {
         let flags = match (irqs_off, hardirq, softirq, nmi) {
             (Some(a), Some(b), Some(c), Some(d)) => {
@@ -334,6 +362,10 @@ pub fn read_events(path: &Path, columns: &[&str], sink: &mut dyn EventSink) -> R
             flags,
             preempt_depth: preempt.and_then(|c| c.get(i)).map(|d| d.min(255) as u8),
             info: info.and_then(|c| c.get(i)),
+            depth: depth.and_then(|c| c.get(i)),
+            calltime: calltime.and_then(|c| c.get(i)),
+            rettime: rettime.and_then(|c| c.get(i)),
+            repeats: repeats.and_then(|c| c.get(i)),
         };
         sink.event(&ev).map_err(|e| e.with_path(path))?;
     }
