@@ -3,7 +3,8 @@
 //! The second stage of `hap`. It selects the workload's events from a trace
 //! ([`select`]), resolves each unique function against a vmlinux symbol
 //! table built from ELF + DWARF ([`symbols`], cached by [`cache`]), and sums
-//! source lines into a Horizontal Attack Profile ([`measure`]). Tables are
+//! source lines into a Horizontal Attack Profile ([`measure`]), testing
+//! whether the run reached steady state ([`steady`]). Tables are
 //! written by [`table`].
 #![deny(missing_docs, missing_debug_implementations)]
 
@@ -12,6 +13,7 @@ mod error;
 pub mod measure;
 pub mod resolve;
 pub mod select;
+pub mod steady;
 pub mod symbols;
 pub mod table;
 
@@ -19,3 +21,4 @@ pub use error::Error;
 pub use measure::{measure, Measurement, Options, DEFAULT_BUG_DENSITY};
 pub use resolve::Ambiguous;
 pub use select::Selection;
+pub use steady::SteadyOptions;

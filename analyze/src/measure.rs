@@ -9,6 +9,7 @@ use ingest::{text::TextStats, TraceInfo};
 
 use crate::resolve::{Ambiguous, FunctionRow, Resolver};
 use crate::select::{Collector, SelectStats, Selection};
+use crate::steady::{steady_state, Steady, SteadyOptions};
 use crate::symbols::SymbolTable;
 use crate::Error;
 
@@ -28,6 +29,8 @@ pub struct Options {
     pub bug_density: f64,
     /// Trace reading options.
     pub ingest: ingest::Options,
+    /// Steady-state test parameters.
+    pub steady: SteadyOptions,
 }
 
 impl Default for Options {
@@ -37,6 +40,7 @@ impl Default for Options {
             ambiguous: Ambiguous::default(),
             bug_density: DEFAULT_BUG_DENSITY,
             ingest: ingest::Options::default(),
+            steady: SteadyOptions::default(),
         }
     }
 }
@@ -48,13 +52,9 @@ impl Options {
         ambiguous: Ambiguous,
         bug_density: f64,
         ingest: ingest::Options,
+        steady: SteadyOptions,
     ) -> Options {
-        Options {
-            selection,
-            ambiguous,
-            bug_density,
-            ingest,
-        }
+        Options { selection, ambiguous, bug_density, ingest, steady }
     }
 }
 
@@ -97,6 +97,8 @@ pub struct Measurement {
     pub build_id: Option<String>,
     /// Policy used for ambiguous names.
     pub ambiguous_policy: Ambiguous,
+    /// Steady-state verdict and the cumulative curve.
+    pub steady: Steady,
 }
 
 /// Read the trace at `trace` and measure it against `table`.
@@ -142,6 +144,7 @@ pub fn measure(
         vmlinux: vmlinux.to_path_buf(),
         build_id: table.build_id.as_ref().map(|b| hex(b)),
         ambiguous_policy: options.ambiguous,
+        steady: steady_state(&[], &SelectStats::default(), options.steady),
     };
     for u in &uses {
         let rows = resolver.resolve(u, options.ambiguous);
@@ -176,6 +179,7 @@ pub fn measure(
         m.rows.extend(rows);
     }
     m.unresolved_names.sort();
+    m.steady = steady_state(&m.rows, &m.selection, options.steady);
     m.hap = m.lines as f64 * m.bug_density / 1000.0;
     Ok(m)
 }

@@ -56,6 +56,10 @@ pub struct SelectStats {
     pub irq_unknown: u64,
     /// Events other than `function` (not counted as functions).
     pub other_events: u64,
+    /// Timestamp of the first kept event (0 if none).
+    pub first_kept_ns: i64,
+    /// Timestamp of the last kept event (0 if none).
+    pub last_kept_ns: i64,
 }
 
 /// First and total occurrences of one traced function.
@@ -124,6 +128,10 @@ impl EventSink for Collector {
             None => s.irq_unknown += 1,
         }
         let kept = s.events_kept;
+        if kept == 0 {
+            s.first_kept_ns = e.ts_ns;
+        }
+        s.last_kept_ns = e.ts_ns;
         s.events_kept += 1;
         // Key: the name, or `name [module]` for module functions. Look up by
         // borrowed key; allocate only for a function not seen before.
@@ -200,7 +208,9 @@ mod tests {
                 excluded_task: 1,
                 excluded_irq: 1,
                 irq_unknown: 0,
-                other_events: 0
+                other_events: 0,
+                first_kept_ns: 0,
+                last_kept_ns: 0,
             }
         );
     }

@@ -137,6 +137,23 @@ pub fn functions_frame(m: &Measurement) -> PolarsResult<DataFrame> {
     DataFrame::new(rows.len(), cols)
 }
 
+/// The cumulative curve: `event`, `ts_ns`, `seconds` (from the first kept
+/// event), `functions`, `lines`, one row per new function.
+pub fn curve_frame(m: &Measurement) -> PolarsResult<DataFrame> {
+    let c = &m.steady.curve;
+    let t0 = m.selection.first_kept_ns;
+    DataFrame::new(
+        c.len(),
+        vec![
+            Column::new("event".into(), c.iter().map(|p| p.event).collect::<Vec<_>>()),
+            Column::new("ts_ns".into(), c.iter().map(|p| p.ts_ns).collect::<Vec<_>>()),
+            Column::new("seconds".into(), c.iter().map(|p| (p.ts_ns - t0) as f64 / 1e9).collect::<Vec<_>>()),
+            Column::new("functions".into(), c.iter().map(|p| p.functions).collect::<Vec<_>>()),
+            Column::new("lines".into(), c.iter().map(|p| p.lines).collect::<Vec<_>>()),
+        ],
+    )
+}
+
 /// Write `df` as zstd Parquet at `path`, atomically.
 pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<(), Error> {
     let mut out = AtomicFile::create(path).map_err(|e| Error::io(path, e))?;

@@ -36,5 +36,14 @@ pub fn measurement(m: &Measurement) -> Value {
         "code_lines": m.code_lines,
         "bug_density": m.bug_density,
         "hap": m.hap,
+        "steady_state": {
+            "reached": m.steady.reached,
+            "at_seconds": m.steady.at_seconds,
+            "at_event": m.steady.at_event,
+            "new_in_last_window": m.steady.new_in_last_window,
+            "window_seconds": m.steady.options.window_seconds,
+            "window_fraction": m.steady.options.window_fraction,
+        },
+        "span_seconds": (m.selection.last_kept_ns - m.selection.first_kept_ns) as f64 / 1e9,
     })
 }

@@ -57,6 +57,7 @@ pub fn measurement(m: &Measurement, w: &mut impl Write) -> io::Result<()> {
         "HAP       {:.3} (bug density {} per 1000 lines)",
         m.hap, m.bug_density
     )?;
+    steady(m, w)?;
     if !m.unresolved_names.is_empty() {
         let shown: Vec<&str> = m
             .unresolved_names
@@ -72,4 +73,24 @@ pub fn measurement(m: &Measurement, w: &mut impl Write) -> io::Result<()> {
         writeln!(w)?;
     }
     Ok(())
+}
+
+/// The steady-state verdict line.
+fn steady(m: &Measurement, w: &mut impl Write) -> io::Result<()> {
+    let st = &m.steady;
+    let span = (m.selection.last_kept_ns - m.selection.first_kept_ns) as f64 / 1e9;
+    match (st.reached, st.at_seconds, st.at_event) {
+        (true, Some(t), Some(e)) => writeln!(
+            w,
+            "steady    reached: last new function at {t:.3} s (kept event {e}) of {span:.3} s"
+        ),
+        _ => writeln!(
+            w,
+            "warning   steady state NOT reached: {} new functions in the last {} s or last {:.0} % \
+             of kept events (run spans {span:.3} s); a longer run may reach more kernel code",
+            st.new_in_last_window,
+            st.options.window_seconds,
+            st.options.window_fraction * 100.0
+        ),
+    }
 }
