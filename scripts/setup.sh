@@ -12,7 +12,7 @@ packages=(
   linux-source-6.1=6.1.192-3
   linux-image-6.12.117+deb12-cloud-amd64-dbg=6.12.117-1~deb12u1
   linux-source-6.12=6.12.117-1~deb12u1
-  trace-cmd llvm gdb zstd gcc xz-utils
+  trace-cmd llvm gdb zstd gcc binutils xz-utils
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -54,7 +54,13 @@ impl Options {
         ingest: ingest::Options,
         steady: SteadyOptions,
     ) -> Options {
-        Options { selection, ambiguous, bug_density, ingest, steady }
+        Options {
+            selection,
+            ambiguous,
+            bug_density,
+            ingest,
+            steady,
+        }
     }
 }
 

@@ -21,14 +21,20 @@ pub struct SteadyOptions {
 
 impl Default for SteadyOptions {
     fn default() -> SteadyOptions {
-        SteadyOptions { window_seconds: 1.0, window_fraction: 0.10 }
+        SteadyOptions {
+            window_seconds: 1.0,
+            window_fraction: 0.10,
+        }
     }
 }
 
 impl SteadyOptions {
     /// Options from their parts.
     pub fn new(window_seconds: f64, window_fraction: f64) -> SteadyOptions {
-        SteadyOptions { window_seconds, window_fraction }
+        SteadyOptions {
+            window_seconds,
+            window_fraction,
+        }
     }
 }
 
@@ -69,7 +75,9 @@ pub fn steady_state(rows: &[FunctionRow], stats: &SelectStats, options: SteadyOp
     for r in rows {
         let lines = u64::from(r.symbol.as_ref().and_then(|s| s.lines).unwrap_or(0));
         match firsts.last_mut() {
-            Some(last) if last.0 == r.traced.first_event && last.1 == r.traced.first_ts_ns => last.2 += lines,
+            Some(last) if last.0 == r.traced.first_event && last.1 == r.traced.first_ts_ns => {
+                last.2 += lines
+            }
             _ => firsts.push((r.traced.first_event, r.traced.first_ts_ns, lines)),
         }
     }
@@ -78,7 +86,12 @@ pub fn steady_state(rows: &[FunctionRow], stats: &SelectStats, options: SteadyOp
     let mut lines = 0;
     for (i, (event, ts_ns, l)) in firsts.iter().enumerate() {
         lines += l;
-        curve.push(CurvePoint { event: *event, ts_ns: *ts_ns, functions: i as u64 + 1, lines });
+        curve.push(CurvePoint {
+            event: *event,
+            ts_ns: *ts_ns,
+            functions: i as u64 + 1,
+            lines,
+        });
     }
     let total = stats.events_kept;
     let event_window_start = total as f64 * (1.0 - options.window_fraction);
@@ -132,12 +145,23 @@ mod tests {
         // 100 events over 10 s; last new function at event 40, t = 11 s.
         let s = steady_state(&rows, &stats(100, 10.0, 20.0), SteadyOptions::default());
         assert!(s.reached);
-        assert_eq!((s.at_event, s.at_seconds, s.new_in_last_window), (Some(40), Some(1.0), 0));
-        assert_eq!(s.curve.iter().map(|p| p.functions).collect::<Vec<_>>(), vec![1, 2, 3]);
-        // Quiet in events (last 10 %), but not in time (the last 10 s window).
-        let s = steady_state(&rows, &stats(100, 10.0, 20.0), SteadyOptions::new(10.0, 0.1));
+        assert_eq!(
+            (s.at_event, s.at_seconds, s.new_in_last_window),
+            (Some(40), Some(1.0), 0)
+        );
+        assert_eq!(
+            s.curve.iter().map(|p| p.functions).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        // Quiet in events (last 10 %), but not in time: the last 10 s (after
+        // t = 10 s) saw the functions first called at 10.5 s and 11 s.
+        let s = steady_state(
+            &rows,
+            &stats(100, 10.0, 20.0),
+            SteadyOptions::new(10.0, 0.1),
+        );
         assert!(!s.reached);
-        assert_eq!(s.new_in_last_window, 1);
+        assert_eq!(s.new_in_last_window, 2);
         // A new function in the last 10 % of events.
         let rows = [row(0, 10.0), row(95, 19.9)];
         let s = steady_state(&rows, &stats(100, 10.0, 20.0), SteadyOptions::default());

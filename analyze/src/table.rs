@@ -145,11 +145,28 @@ pub fn curve_frame(m: &Measurement) -> PolarsResult<DataFrame> {
     DataFrame::new(
         c.len(),
         vec![
-            Column::new("event".into(), c.iter().map(|p| p.event).collect::<Vec<_>>()),
-            Column::new("ts_ns".into(), c.iter().map(|p| p.ts_ns).collect::<Vec<_>>()),
-            Column::new("seconds".into(), c.iter().map(|p| (p.ts_ns - t0) as f64 / 1e9).collect::<Vec<_>>()),
-            Column::new("functions".into(), c.iter().map(|p| p.functions).collect::<Vec<_>>()),
-            Column::new("lines".into(), c.iter().map(|p| p.lines).collect::<Vec<_>>()),
+            Column::new(
+                "event".into(),
+                c.iter().map(|p| p.event).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "ts_ns".into(),
+                c.iter().map(|p| p.ts_ns).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "seconds".into(),
+                c.iter()
+                    .map(|p| (p.ts_ns - t0) as f64 / 1e9)
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "functions".into(),
+                c.iter().map(|p| p.functions).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "lines".into(),
+                c.iter().map(|p| p.lines).collect::<Vec<_>>(),
+            ),
         ],
     )
 }
