@@ -16,7 +16,11 @@ fn unique_functions_match_awk_on_every_fixture() {
         let j = analyze_json(&trace, &["--include-irq"]);
         let functions = j["functions"].as_u64().unwrap();
         assert_eq!(functions as usize, awk_unique_functions(&trace), "{f}");
-        assert_eq!(j["resolved"].as_u64().unwrap() + j["unresolved"].as_u64().unwrap(), functions, "{f}");
+        assert_eq!(
+            j["resolved"].as_u64().unwrap() + j["unresolved"].as_u64().unwrap(),
+            functions,
+            "{f}"
+        );
         assert_eq!(j["excluded"]["irq"], 0, "{f}");
     }
 }
@@ -35,7 +39,11 @@ fn interrupt_context_is_excluded_by_default() {
         ))
         .output()
         .unwrap();
-    let expected: u64 = String::from_utf8(out.stdout).unwrap().trim().parse().unwrap();
+    let expected: u64 = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!(expected > 0);
     assert_eq!(j["excluded"]["irq"].as_u64().unwrap(), expected);
     let with_irq = analyze_json(&trace, &["--include-irq"]);
@@ -53,12 +61,22 @@ fn pid_and_comm_select_tasks() {
     // grep oracle: event lines whose task field is redis-server-PID.
     let out = std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!("zcat '{}' | grep -cE '^ *redis-server-[0-9]+ +\\['", trace.display()))
+        .arg(format!(
+            "zcat '{}' | grep -cE '^ *redis-server-[0-9]+ +\\['",
+            trace.display()
+        ))
         .output()
         .unwrap();
-    let expected: u64 = String::from_utf8(out.stdout).unwrap().trim().parse().unwrap();
+    let expected: u64 = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(kept, expected);
-    assert_eq!(kept + excluded + all["excluded"]["idle"].as_u64().unwrap(), all["events"].as_u64().unwrap());
+    assert_eq!(
+        kept + excluded + all["excluded"]["idle"].as_u64().unwrap(),
+        all["events"].as_u64().unwrap()
+    );
 }
 
 #[test]
@@ -77,7 +95,8 @@ fn output_dir_has_one_row_per_function_and_the_same_json() {
         out.to_str().unwrap(),
     ]);
     let printed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
     assert_eq!(printed, saved);
     let csv = std::fs::read_to_string(out.join("functions.csv")).unwrap();
     let mut lines = csv.lines();

@@ -23,7 +23,12 @@ struct Row {
 fn ingest_rows(trace: &Path) -> (Vec<Row>, ingest::TraceInfo) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("events.parquet");
-    hap_ok(&["ingest", trace.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    hap_ok(&[
+        "ingest",
+        trace.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     let info = parquet::read_info(&out).unwrap();
     let mut rows = Vec::new();
     let mut sink = |e: &Event<'_>| {
@@ -45,7 +50,12 @@ fn ingest_rows(trace: &Path) -> (Vec<Row>, ingest::TraceInfo) {
 
 fn sha256sum(path: &Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();
-    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -71,7 +81,10 @@ fn ftrace_function_text_every_line_becomes_a_row() {
     assert_eq!(info.format, "ftrace-text");
     assert_eq!(info.tracer.as_deref(), Some("function"));
     assert_eq!(info.cpus, Some(2));
-    assert_eq!((info.entries_in_buffer, info.entries_written), (Some(836641), Some(836641)));
+    assert_eq!(
+        (info.entries_in_buffer, info.entries_written),
+        (Some(836641), Some(836641))
+    );
     assert_eq!(info.source_compression, "zstd");
     assert_eq!(info.source_sha256, sha256sum(&trace));
     assert_eq!(info.source_name, "fileio-6.1.function.txt.zst");
@@ -83,7 +96,14 @@ fn trace_pipe_gzip_without_header() {
     let (rows, info) = ingest_rows(&trace);
     assert_eq!(rows.len(), grep_event_lines(&trace));
     assert_eq!(rows.len(), 15000);
-    assert_eq!((info.format.as_str(), info.source_compression.as_str(), info.tracer.as_deref()), ("trace-pipe", "gzip", None));
+    assert_eq!(
+        (
+            info.format.as_str(),
+            info.source_compression.as_str(),
+            info.tracer.as_deref()
+        ),
+        ("trace-pipe", "gzip", None)
+    );
     assert!(rows.iter().all(|r| r.flags.is_some() && r.parent.is_some()));
 }
 
@@ -98,8 +118,15 @@ fn trace_cmd_report_layouts_agree_with_each_other() {
     assert_eq!(plain.len(), 15000);
     assert_eq!(plain.len(), lat.len());
     for (a, b) in plain.iter().zip(&lat) {
-        assert_eq!((a.cpu, a.pid, &a.comm, &a.function), (b.cpu, b.pid, &b.comm, &b.function));
-        assert_eq!(a.ts_ns, (b.ts_ns + 500) / 1000 * 1000, "trace-cmd rounds ns to the nearest µs");
+        assert_eq!(
+            (a.cpu, a.pid, &a.comm, &a.function),
+            (b.cpu, b.pid, &b.comm, &b.function)
+        );
+        assert_eq!(
+            a.ts_ns,
+            (b.ts_ns + 500) / 1000 * 1000,
+            "trace-cmd rounds ns to the nearest µs"
+        );
         assert!(a.flags.is_none() && b.flags.is_some());
     }
     assert_eq!(lat[0].ts_ns, 66_826_449_009);
@@ -118,24 +145,51 @@ fn unparseable_lines_are_counted_and_strict_fails_without_output() {
     )
     .unwrap();
     let out = dir.path().join("e.parquet");
-    let o = hap(&["ingest", trace.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let o = hap(&[
+        "ingest",
+        trace.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("2 events from 4 lines"), "{err}");
-    assert!(err.contains("1 lines could not be parsed") && err.contains("line 3:"), "{err}");
+    assert!(
+        err.contains("1 lines could not be parsed") && err.contains("line 3:"),
+        "{err}"
+    );
     std::fs::remove_file(&out).unwrap();
-    let o = hap(&["ingest", "--strict", trace.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let o = hap(&[
+        "ingest",
+        "--strict",
+        trace.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(err.trim(), format!("hap: {}: line 3: Invalid trace line: \"\\u{{1}}\\u{{2}} binary garbage\"", trace.display()));
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no output and no temporary file left");
+    assert_eq!(
+        err.trim(),
+        format!(
+            "hap: {}: line 3: Invalid trace line: \"\\u{{1}}\\u{{2}} binary garbage\"",
+            trace.display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no output and no temporary file left"
+    );
 }
 
 #[test]
 fn missing_and_binary_inputs_are_clear_errors() {
     let o = hap(&["ingest", "/nonexistent/trace.txt", "-o", "/tmp/x.parquet"]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(String::from_utf8_lossy(&o.stderr).trim(), "hap: /nonexistent/trace.txt: No such file or directory (os error 2)");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim(),
+        "hap: /nonexistent/trace.txt: No such file or directory (os error 2)"
+    );
     let o = hap(&["ingest", "--bogus"]);
     assert_eq!(o.status.code(), Some(2));
 }

@@ -14,7 +14,11 @@ fn vmlinux_for(trace: &Path) -> PathBuf {
         crate::util::VMLINUX_61
     };
     let p = PathBuf::from(p);
-    assert!(p.is_file(), "{} is missing: run scripts/setup.sh", p.display());
+    assert!(
+        p.is_file(),
+        "{} is missing: run scripts/setup.sh",
+        p.display()
+    );
     p
 }
 
@@ -50,9 +54,16 @@ fn every_shared_text_trace_matches_awk() {
         let functions = j["functions"].as_u64().unwrap();
         let awk = awk_unique_functions(t) as u64;
         let parts = j["resolved"].as_u64().unwrap() + j["unresolved"].as_u64().unwrap();
-        eprintln!("{}: functions {functions} awk {awk} resolved+unresolved {parts} lines {}", t.display(), j["lines"]);
+        eprintln!(
+            "{}: functions {functions} awk {awk} resolved+unresolved {parts} lines {}",
+            t.display(),
+            j["lines"]
+        );
         if functions != awk || parts != functions {
-            failures.push(format!("{}: hap {functions}, awk {awk}, resolved+unresolved {parts}", t.display()));
+            failures.push(format!(
+                "{}: hap {functions}, awk {awk}, resolved+unresolved {parts}",
+                t.display()
+            ));
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");

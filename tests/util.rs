@@ -17,7 +17,11 @@ pub fn fixture(rel: &str) -> PathBuf {
 /// `../shared/traces`; a missing directory fails the test (CI must not skip).
 pub fn shared_traces() -> PathBuf {
     let p = root().join("..").join("shared").join("traces");
-    assert!(p.is_dir(), "{} is missing: the end-to-end tests need ../shared (see README)", p.display());
+    assert!(
+        p.is_dir(),
+        "{} is missing: the end-to-end tests need ../shared (see README)",
+        p.display()
+    );
     p
 }
 
@@ -53,14 +57,28 @@ pub fn hap_ok(args: &[&str]) -> String {
 /// `hap analyze --json` parsed.
 pub fn analyze_json(trace: &Path, extra: &[&str]) -> serde_json::Value {
     let vm = vmlinux();
-    let mut args = vec!["analyze", trace.to_str().unwrap(), "--vmlinux", vm.to_str().unwrap(), "--json"];
+    let mut args = vec![
+        "analyze",
+        trace.to_str().unwrap(),
+        "--vmlinux",
+        vm.to_str().unwrap(),
+        "--json",
+    ];
     args.extend_from_slice(extra);
     serde_json::from_str(&hap_ok(&args)).expect("json")
 }
 
 fn shell(script: &str) -> String {
-    let out = Command::new("sh").arg("-c").arg(script).output().expect("run sh");
-    assert!(out.status.success(), "{script} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -85,12 +103,18 @@ pub fn awk_unique_functions(path: &Path) -> usize {
         if (name == "function:") name = p[2]; else if (name ~ /:$/) next
         print name
     }"#;
-    let out = shell(&format!("{} | awk '{awk}' | sort -u | wc -l", cat_command(path)));
+    let out = shell(&format!(
+        "{} | awk '{awk}' | sort -u | wc -l",
+        cat_command(path)
+    ));
     out.trim().parse().unwrap()
 }
 
 /// Independent count of event lines (a timestamp followed by ": ").
 pub fn grep_event_lines(path: &Path) -> usize {
-    let out = shell(&format!("{} | grep -v '^#' | grep -cE '[0-9]+\\.[0-9]+: '", cat_command(path)));
+    let out = shell(&format!(
+        "{} | grep -v '^#' | grep -cE '[0-9]+\\.[0-9]+: '",
+        cat_command(path)
+    ));
     out.trim().parse().unwrap()
 }

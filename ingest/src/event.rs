@@ -131,7 +131,11 @@ impl TraceInfo {
             self.entries_in_buffer.map(|v| v.to_string()),
         );
         opt("entries_lost", self.entries_lost().map(|v| v.to_string()));
-        kv.extend(self.extra.iter().map(|(k, v)| (format!("hap.{k}"), v.clone())));
+        kv.extend(
+            self.extra
+                .iter()
+                .map(|(k, v)| (format!("hap.{k}"), v.clone())),
+        );
         kv
     }
 

@@ -64,8 +64,27 @@ pub mod col {
     pub const REPEATS: &str = "repeats";
     /// Every column, in schema order.
     pub const ALL: [&str; 21] = [
-        TS_NS, CPU, PID, TGID, COMM, EVENT, FUNCTION, PARENT, MODULE, IP, PARENT_IP, IRQS_OFF, HARDIRQ,
-        SOFTIRQ, NMI, PREEMPT_DEPTH, INFO, DEPTH, CALLTIME, RETTIME, REPEATS,
+        TS_NS,
+        CPU,
+        PID,
+        TGID,
+        COMM,
+        EVENT,
+        FUNCTION,
+        PARENT,
+        MODULE,
+        IP,
+        PARENT_IP,
+        IRQS_OFF,
+        HARDIRQ,
+        SOFTIRQ,
+        NMI,
+        PREEMPT_DEPTH,
+        INFO,
+        DEPTH,
+        CALLTIME,
+        RETTIME,
+        REPEATS,
     ];
 }
 
