@@ -1,6 +1,8 @@
 //! `hap analyze` on the bundled real traces against the real reference vmlinux.
 
-use crate::util::{analyze_json, awk_unique_functions, fixture, hap_ok, vmlinux};
+use crate::util::{
+    analyze_json, awk_unique_functions, awk_unique_graph_functions, fixture, hap_ok, vmlinux,
+};
 
 const FIXTURES: [&str; 4] = [
     "text/fileio-6.1.function.txt.zst",
@@ -114,4 +116,35 @@ fn output_dir_has_one_row_per_function_and_the_same_json() {
     assert_eq!(sum, printed["lines"].as_u64().unwrap());
     let hap = printed["hap"].as_f64().unwrap();
     assert!((hap - sum as f64 * 0.61 / 1000.0).abs() < 1e-9);
+}
+
+/// function_graph text: entries are calls, exits are not; the interrupt
+/// window (irq_enter_rcu … end of irq_exit_rcu) is excluded by default.
+#[test]
+fn function_graph_text_counts_entries() {
+    let trace = fixture("text/fileio-6.1.graph.txt.zst");
+    let all = analyze_json(&trace, &["--include-irq"]);
+    assert_eq!(
+        all["functions"].as_u64().unwrap() as usize,
+        awk_unique_graph_functions(&trace)
+    );
+    assert_eq!(all["unparsed_lines"], 0);
+    assert_eq!(all["tracer"], "function_graph");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "zstdcat '{}' | grep -v '^#' | grep -v '<idle>-0' | grep -cE '\\(\\)( \\{{|;)$'",
+            trace.display()
+        ))
+        .output()
+        .unwrap();
+    let entries: u64 = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(all["events_kept"].as_u64().unwrap(), entries);
+    let no_irq = analyze_json(&trace, &[]);
+    assert!(no_irq["excluded"]["irq"].as_u64().unwrap() > 0);
+    assert!(no_irq["functions"].as_u64() < all["functions"].as_u64());
 }

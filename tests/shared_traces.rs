@@ -1,10 +1,11 @@
-//! End to end on every text trace in ../shared/traces (the real captures):
+//! End to end on every text trace (function and function_graph) in
+//! ../shared/traces (the real captures):
 //! `functions` equals the awk count, and every function is either resolved
 //! or listed as unresolved.
 
 use std::path::{Path, PathBuf};
 
-use crate::util::{awk_unique_functions, hap_ok, shared_traces};
+use crate::util::{awk_unique_functions, awk_unique_graph_functions, hap_ok, shared_traces};
 
 fn vmlinux_for(trace: &Path) -> PathBuf {
     let s = trace.to_string_lossy();
@@ -27,7 +28,10 @@ fn text_traces(dir: &Path, out: &mut Vec<PathBuf>) {
         let p = e.unwrap().path();
         if p.is_dir() {
             text_traces(&p, out);
-        } else if p.file_name().is_some_and(|n| n == "trace.txt.zst") {
+        } else if p
+            .file_name()
+            .is_some_and(|n| n == "trace.txt.zst" || n == "trace_graph.txt.zst")
+        {
             out.push(p);
         }
     }
@@ -38,7 +42,7 @@ fn every_shared_text_trace_matches_awk() {
     let mut traces = Vec::new();
     text_traces(&shared_traces(), &mut traces);
     traces.sort();
-    assert_eq!(traces.len(), 11, "{traces:?}");
+    assert_eq!(traces.len(), 22, "{traces:?}");
     let mut failures = Vec::new();
     for t in &traces {
         let vm = vmlinux_for(t);
@@ -52,7 +56,12 @@ fn every_shared_text_trace_matches_awk() {
         ]))
         .unwrap();
         let functions = j["functions"].as_u64().unwrap();
-        let awk = awk_unique_functions(t) as u64;
+        let graph = t.file_name().is_some_and(|n| n == "trace_graph.txt.zst");
+        let awk = if graph {
+            awk_unique_graph_functions(t)
+        } else {
+            awk_unique_functions(t)
+        } as u64;
         let parts = j["resolved"].as_u64().unwrap() + j["unresolved"].as_u64().unwrap();
         eprintln!(
             "{}: functions {functions} awk {awk} resolved+unresolved {parts} lines {}",

@@ -118,3 +118,18 @@ pub fn grep_event_lines(path: &Path) -> usize {
     ));
     out.trim().parse().unwrap()
 }
+
+/// The independent count for function_graph text: distinct names of entry
+/// lines (`name() {` or `name();`, `name [module]()` for modules) of non-idle
+/// tasks, by awk and `sort -u`.
+pub fn awk_unique_graph_functions(path: &Path) -> usize {
+    let awk = r#"NF >= 3 && !/^#/ && !/<idle>-0/ {
+        f = $NF
+        if (f ~ /\(\) \{$/ || f ~ /\(\);$/) { gsub(/^ +/, "", f); sub(/\(\).*/, "", f); print f }
+    }"#;
+    let out = shell(&format!(
+        "{} | awk -F'|' '{awk}' | sort -u | wc -l",
+        cat_command(path)
+    ));
+    out.trim().parse().unwrap()
+}

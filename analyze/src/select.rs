@@ -107,9 +107,14 @@ impl EventSink for Collector {
     fn event(&mut self, e: &Event<'_>) -> Result<(), ingest::Error> {
         let s = &mut self.stats;
         s.events_total += 1;
-        let Some(name) = e.function else {
-            s.other_events += 1;
-            return Ok(());
+        // A call is a `function` event or a function_graph entry; graph exits
+        // and every other event are not calls.
+        let name = match (e.event, e.function) {
+            ("function" | "funcgraph_entry", Some(name)) => name,
+            _ => {
+                s.other_events += 1;
+                return Ok(());
+            }
         };
         if e.pid == 0 {
             s.excluded_idle += 1;

@@ -259,7 +259,7 @@ fn fill_body<'a>(event: &mut Event<'a>, body: &'a str) {
 }
 
 /// `name [module]` → ("name", Some("module")).
-fn split_module(text: &str) -> (&str, Option<&str>) {
+pub(super) fn split_module(text: &str) -> (&str, Option<&str>) {
     if let Some(inner) = text.strip_suffix(']') {
         if let Some(open) = inner.rfind(" [") {
             return (inner[..open].trim_end(), Some(&inner[open + 2..]));

@@ -5,6 +5,7 @@
 //! trace. Lines it cannot parse are counted and the first few kept with their
 //! line numbers; with [`Options::strict`] the first one is fatal.
 
+mod graph;
 mod header;
 mod line;
 
@@ -78,6 +79,7 @@ pub fn parse(
     let mut stats = TextStats::default();
     let mut buf = Vec::with_capacity(256);
     let mut in_header = true;
+    let mut graph: Option<graph::GraphParser> = None;
     if info.format.is_empty() {
         info.format = "trace-pipe".into();
     }
@@ -109,11 +111,20 @@ pub fn parse(
         };
         if in_header && header::read_header_line(text, info) {
             if info.tracer.as_deref() == Some("function_graph") {
-                return Err(Error::new(ErrorKind::Unsupported(
-                    "tracer function_graph in text input; record with the function tracer".into(),
-                ))
-                .with_path(path)
-                .at(Location::Line(lineno)));
+                graph = Some(graph::GraphParser::default());
+            }
+            continue;
+        }
+        if let Some(g) = graph.as_mut() {
+            match g.parse_line(text) {
+                Ok(graph::GraphLine::Event(ev)) => {
+                    in_header = false;
+                    stats.events += 1;
+                    sink.event(&ev)
+                        .map_err(|e| e.with_path(path).at(Location::Line(lineno)))?;
+                }
+                Ok(graph::GraphLine::Skip) => {}
+                Err(()) => bad_line(&mut stats, options, lineno, text, path)?,
             }
             continue;
         }
@@ -221,21 +232,26 @@ CPU:1 [LOST 7 EVENTS]\n\
     }
 
     #[test]
-    fn function_graph_is_refused_clearly() {
+    fn function_graph_text_is_parsed() {
+        let text = "# tracer: function_graph\n#\n   10.262503 |   0)     sh-140     |               |  f() {\n   10.262507 |   0)     sh-140     |   4.673 us    |  }\n";
         let mut info = TraceInfo::default();
-        let mut sink = |_: &Event<'_>| Ok(());
-        let err = parse(
-            "# tracer: function_graph\n".as_bytes(),
+        let mut events = Vec::new();
+        let mut sink = |e: &Event<'_>| {
+            events.push((e.event.to_string(), e.function.map(str::to_string), e.depth));
+            Ok(())
+        };
+        let stats = parse(
+            text.as_bytes(),
             Path::new("g.txt"),
             &Options::default(),
             &mut info,
             &mut sink,
         )
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("g.txt: line 1: Unsupported tracer function_graph"),
-            "{err}"
+        .unwrap();
+        assert_eq!((stats.events, stats.bad_lines), (2, 0));
+        assert_eq!(
+            events[1],
+            ("funcgraph_exit".to_string(), Some("f".to_string()), Some(0))
         );
     }
 
