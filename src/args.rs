@@ -83,9 +83,27 @@ pub struct AnalyzeArgs {
     /// Keep only tasks whose name matches this regex (repeatable).
     #[arg(long = "comm", value_name = "REGEX")]
     pub comms: Vec<String>,
+    /// Keep only tasks of this thread group (repeatable; needs the TGID column or --follow-forks).
+    #[arg(long = "tgid", value_name = "TGID")]
+    pub tgids: Vec<i32>,
+    /// Also keep children and threads forked by the selected tasks.
+    #[arg(long)]
+    pub follow_forks: bool,
+    /// Also keep helper threads named after a selected pid, e.g. 'vhost-(\d+)' (repeatable).
+    #[arg(long = "include-threads", value_name = "REGEX")]
+    pub include_threads: Vec<String>,
     /// Keep events in interrupt context (hardirq, softirq, NMI).
     #[arg(long)]
     pub include_irq: bool,
+    /// Ignore events before this trace time in seconds (as printed), or before event #N.
+    #[arg(long, value_name = "SECONDS|#N")]
+    pub from: Option<String>,
+    /// Ignore events after this trace time in seconds (as printed), or after event #N.
+    #[arg(long, value_name = "SECONDS|#N")]
+    pub to: Option<String>,
+    /// Ignore the workload's start-up until its first system call.
+    #[arg(long)]
+    pub from_first_syscall: bool,
     /// Bugs per 1,000 lines (default: 0.61, Coverity Scan 2013's figure for Linux).
     #[arg(long, value_name = "BUGS_PER_KLOC")]
     pub bug_density: Option<f64>,

@@ -82,11 +82,28 @@ fn symbols(a: SymbolsArgs) -> anyhow::Result<()> {
 }
 
 fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
-    let comms = a
-        .comms
-        .iter()
-        .map(|c| regex::Regex::new(c).with_context(|| format!("invalid --comm regex {c:?}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let regexes = |list: &[String], what: &str| {
+        list.iter()
+            .map(|c| regex::Regex::new(c).with_context(|| format!("invalid {what} regex {c:?}")))
+            .collect::<anyhow::Result<Vec<_>>>()
+    };
+    let mut tasks = analyze::TaskFilter::default();
+    tasks.pids = a.pids.clone();
+    tasks.tgids = a.tgids.clone();
+    tasks.comms = regexes(&a.comms, "--comm")?;
+    tasks.follow_forks = a.follow_forks;
+    tasks.include_threads = regexes(&a.include_threads, "--include-threads")?;
+    let from = a
+        .from
+        .as_deref()
+        .map(|b| parse_bound(b, "--from"))
+        .transpose()?;
+    let to =
+        a.to.as_deref()
+            .map(|b| parse_bound(b, "--to"))
+            .transpose()?;
+    let selection =
+        analyze::Selection::new(tasks, a.include_irq).with_window(from, to, a.from_first_syscall);
     let ambiguous = match a.ambiguous {
         AmbiguousArg::Max => analyze::Ambiguous::Max,
         AmbiguousArg::All => analyze::Ambiguous::All,
@@ -98,7 +115,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
         "--bug-density must be a non-negative number"
     );
     let options = analyze::Options::new(
-        analyze::Selection::new(a.pids, comms, a.include_irq),
+        selection,
         ambiguous,
         density,
         ingest::Options::strict(a.strict),
@@ -117,4 +134,24 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
         report::terminal::measurement(&m, &mut out)?;
     }
     Ok(())
+}
+
+/// `12.5` (trace seconds, exact) or `#1000` (event index).
+fn parse_bound(text: &str, what: &str) -> anyhow::Result<analyze::Bound> {
+    if let Some(n) = text.strip_prefix('#') {
+        let n = n
+            .parse()
+            .with_context(|| format!("{what}: bad event index {text:?}"))?;
+        return Ok(analyze::Bound::Event(n));
+    }
+    let ns = ingest::text::parse_timestamp(text).with_context(|| {
+        format!("{what}: expected seconds like 68.8 or an event index like #1000, got {text:?}")
+    })?;
+    // parse_timestamp keeps a fraction-less number as a raw count; here it means seconds.
+    let ns = if text.contains('.') {
+        ns
+    } else {
+        ns.saturating_mul(1_000_000_000)
+    };
+    Ok(analyze::Bound::Time(ns))
 }

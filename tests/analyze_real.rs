@@ -33,19 +33,7 @@ fn unique_functions_match_awk_on_every_fixture() {
 fn interrupt_context_is_excluded_by_default() {
     let trace = fixture("text/fileio-6.1.function.txt.zst");
     let j = analyze_json(&trace, &[]);
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "zstdcat '{}' | grep -v '^#' | grep -v -- '-0 *\\[' | grep -cE '\\] [.dDbX][^ ][hHszZ]'",
-            trace.display()
-        ))
-        .output()
-        .unwrap();
-    let expected: u64 = String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let expected = crate::util::grep_irq_events(&trace);
     assert!(expected > 0);
     assert_eq!(j["excluded"]["irq"].as_u64().unwrap(), expected);
     let with_irq = analyze_json(&trace, &["--include-irq"]);

@@ -68,6 +68,25 @@ fn every_shared_text_trace_matches_awk() {
             t.display(),
             j["lines"]
         );
+        if !graph {
+            // Excluding interrupts removes exactly the events flagged h/H/s/z/Z (grep).
+            let j: serde_json::Value = serde_json::from_str(&hap_ok(&[
+                "analyze",
+                t.to_str().unwrap(),
+                "--vmlinux",
+                vm.to_str().unwrap(),
+                "--json",
+            ]))
+            .unwrap();
+            let grep = crate::util::grep_irq_events(t);
+            if j["excluded"]["irq"].as_u64() != Some(grep) {
+                failures.push(format!(
+                    "{}: irq excluded {} vs grep {grep}",
+                    t.display(),
+                    j["excluded"]["irq"]
+                ));
+            }
+        }
         if functions != awk || parts != functions {
             failures.push(format!(
                 "{}: hap {functions}, awk {awk}, resolved+unresolved {parts}",

@@ -2,5 +2,6 @@
 
 mod analyze_real;
 mod ingest_text;
+mod selection;
 mod shared_traces;
 mod util;

@@ -133,3 +133,13 @@ pub fn awk_unique_graph_functions(path: &Path) -> usize {
     ));
     out.trim().parse().unwrap()
 }
+
+/// Independent count of non-idle events whose irq-info flags mark interrupt
+/// context (third flag character h, H, s, z or Z).
+pub fn grep_irq_events(path: &Path) -> u64 {
+    let out = shell(&format!(
+        "{} | grep -v '^#' | grep -v -- '-0 *\\[' | grep -cE '\\] [.dDbX][^ ][hHszZ]' || true",
+        cat_command(path)
+    ));
+    out.trim().parse().unwrap()
+}

@@ -16,9 +16,11 @@ pub mod select;
 pub mod steady;
 pub mod symbols;
 pub mod table;
+pub mod tasks;
 
 pub use error::Error;
 pub use measure::{measure, Measurement, Options, DEFAULT_BUG_DENSITY};
 pub use resolve::Ambiguous;
-pub use select::Selection;
+pub use select::{Bound, Selection};
 pub use steady::SteadyOptions;
+pub use tasks::TaskFilter;

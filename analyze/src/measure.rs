@@ -105,6 +105,8 @@ pub struct Measurement {
     pub ambiguous_policy: Ambiguous,
     /// Steady-state verdict and the cumulative curve.
     pub steady: Steady,
+    /// Thread ids selected as the workload.
+    pub selected_pids: Vec<i32>,
 }
 
 /// Read the trace at `trace` and measure it against `table`.
@@ -129,6 +131,7 @@ pub fn measure(
     ];
     let mut collector = Collector::new(options.selection.clone());
     let summary = ingest::read_trace(trace, &options.ingest, &columns, &mut collector)?;
+    let selected_pids = collector.selected_pids();
     let (uses, selection) = collector.finish();
     let resolver = Resolver::new(table);
     let mut m = Measurement {
@@ -151,6 +154,7 @@ pub fn measure(
         build_id: table.build_id.as_ref().map(|b| hex(b)),
         ambiguous_policy: options.ambiguous,
         steady: steady_state(&[], &SelectStats::default(), options.steady),
+        selected_pids,
     };
     for u in &uses {
         let rows = resolver.resolve(u, options.ambiguous);

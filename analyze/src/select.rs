@@ -8,35 +8,69 @@
 use std::collections::HashMap;
 
 use ingest::{Event, EventSink};
-use regex::Regex;
+
+use crate::tasks::{TaskFilter, Tasks};
+
+/// A bound of the analysis window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// A trace timestamp, ns (as the trace prints it, e.g. `68.800646` s).
+    Time(i64),
+    /// An index among all events of the trace (0-based).
+    Event(u64),
+}
 
 /// Which events count as the workload's.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct Selection {
-    /// Keep only these thread ids (empty: every task except the idle task).
-    pub pids: Vec<i32>,
-    /// Keep only tasks whose name matches one of these (empty: no name filter).
-    pub comms: Vec<Regex>,
+    /// Which tasks (every task but idle and tracing tools by default).
+    pub tasks: TaskFilter,
     /// Keep interrupt-context events (hardirq, softirq, NMI); default false.
     pub include_irq: bool,
+    /// Ignore events before this bound.
+    pub from: Option<Bound>,
+    /// Ignore events after this bound.
+    pub to: Option<Bound>,
+    /// Ignore the workload's events before its first system call.
+    pub from_first_syscall: bool,
 }
 
 impl Selection {
-    /// A selection with the given filters.
-    pub fn new(pids: Vec<i32>, comms: Vec<Regex>, include_irq: bool) -> Selection {
+    /// A selection of `tasks`, with or without interrupt context.
+    pub fn new(tasks: TaskFilter, include_irq: bool) -> Selection {
         Selection {
-            pids,
-            comms,
+            tasks,
             include_irq,
+            ..Selection::default()
         }
     }
 
-    fn task_selected(&self, pid: i32, comm: &str) -> bool {
-        let pid_ok = self.pids.is_empty() || self.pids.contains(&pid);
-        let comm_ok = self.comms.is_empty() || self.comms.iter().any(|r| r.is_match(comm));
-        pid_ok && comm_ok
+    /// The same selection limited to a window.
+    pub fn with_window(
+        mut self,
+        from: Option<Bound>,
+        to: Option<Bound>,
+        from_first_syscall: bool,
+    ) -> Selection {
+        self.from = from;
+        self.to = to;
+        self.from_first_syscall = from_first_syscall;
+        self
     }
+}
+
+/// Is `name` a system call's entry function?
+pub fn is_syscall_entry(name: &str) -> bool {
+    const PREFIXES: [&str; 6] = [
+        "__x64_sys_",
+        "__ia32_sys_",
+        "__arm64_sys_",
+        "__riscv_sys_",
+        "__se_sys_",
+        "__do_sys_",
+    ];
+    name == "x64_sys_call" || PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 /// What the selection did to the events.
@@ -48,8 +82,10 @@ pub struct SelectStats {
     pub events_kept: u64,
     /// Events of the idle task (pid 0).
     pub excluded_idle: u64,
-    /// Events of tasks not selected by `--pid`/`--comm`.
+    /// Events of tasks not selected (`--pid`, `--tgid`, `--comm`, forks, tracing tools).
     pub excluded_task: u64,
+    /// Events outside the window (`--from`, `--to`, `--from-first-syscall`).
+    pub excluded_window: u64,
     /// Events in interrupt context (hardirq, softirq or NMI).
     pub excluded_irq: u64,
     /// Kept events whose trace shows no irq-context flags (could not be checked).
@@ -81,6 +117,8 @@ pub struct FunctionUse {
 #[derive(Debug)]
 pub struct Collector {
     selection: Selection,
+    tasks: Tasks,
+    started: bool,
     index: HashMap<Box<str>, usize>,
     functions: Vec<FunctionUse>,
     stats: SelectStats,
@@ -90,6 +128,8 @@ impl Collector {
     /// An empty collector for `selection`.
     pub fn new(selection: Selection) -> Collector {
         Collector {
+            tasks: Tasks::new(selection.tasks.clone()),
+            started: !selection.from_first_syscall,
             selection,
             index: HashMap::new(),
             functions: Vec::new(),
@@ -101,12 +141,33 @@ impl Collector {
     pub fn finish(self) -> (Vec<FunctionUse>, SelectStats) {
         (self.functions, self.stats)
     }
+
+    /// Pids selected as the workload so far (sorted).
+    pub fn selected_pids(&self) -> Vec<i32> {
+        self.tasks.selected_pids()
+    }
+
+    fn in_window(&self, index: u64, ts_ns: i64) -> bool {
+        let after = |b: Bound| match b {
+            Bound::Time(t) => ts_ns >= t,
+            Bound::Event(i) => index >= i,
+        };
+        let before = |b: Bound| match b {
+            Bound::Time(t) => ts_ns <= t,
+            Bound::Event(i) => index <= i,
+        };
+        self.selection.from.is_none_or(after) && self.selection.to.is_none_or(before)
+    }
 }
 
 impl EventSink for Collector {
     fn event(&mut self, e: &Event<'_>) -> Result<(), ingest::Error> {
+        let index = self.stats.events_total;
+        self.stats.events_total += 1;
+        let in_window = self.in_window(index, e.ts_ns);
+        // Fork bookkeeping sees every event, even outside the window.
+        let task_selected = e.pid != 0 && self.tasks.observe(e);
         let s = &mut self.stats;
-        s.events_total += 1;
         // A call is a `function` event or a function_graph entry; graph exits
         // and every other event are not calls.
         let name = match (e.event, e.function) {
@@ -120,8 +181,15 @@ impl EventSink for Collector {
             s.excluded_idle += 1;
             return Ok(());
         }
-        if !self.selection.task_selected(e.pid, e.comm) {
+        if !task_selected {
             s.excluded_task += 1;
+            return Ok(());
+        }
+        if !self.started && is_syscall_entry(name) {
+            self.started = true;
+        }
+        if !in_window || !self.started {
+            s.excluded_window += 1;
             return Ok(());
         }
         match e.flags {
@@ -186,7 +254,11 @@ mod tests {
 
     #[test]
     fn excludes_idle_irq_and_unselected_tasks() {
-        let sel = Selection::new(vec![], vec![Regex::new("^redis").unwrap()], false);
+        let tasks = TaskFilter {
+            comms: vec![regex::Regex::new("^redis").unwrap()],
+            ..TaskFilter::default()
+        };
+        let sel = Selection::new(tasks, false);
         let mut c = Collector::new(sel);
         for e in [
             ev(0, "<idle>", "do_idle", false),
@@ -211,6 +283,7 @@ mod tests {
                 events_kept: 3,
                 excluded_idle: 1,
                 excluded_task: 1,
+                excluded_window: 0,
                 excluded_irq: 1,
                 irq_unknown: 0,
                 other_events: 0,
@@ -222,11 +295,71 @@ mod tests {
 
     #[test]
     fn include_irq_keeps_interrupt_work() {
-        let mut c = Collector::new(Selection::new(vec![5], vec![], true));
+        let tasks = TaskFilter {
+            pids: vec![5],
+            ..TaskFilter::default()
+        };
+        let mut c = Collector::new(Selection::new(tasks, true));
         c.event(&ev(5, "x", "irq_enter", true)).unwrap();
         c.event(&ev(6, "x", "other", false)).unwrap();
         let (funcs, stats) = c.finish();
         assert_eq!(funcs.len(), 1);
         assert_eq!((stats.excluded_irq, stats.excluded_task), (0, 1));
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    fn call(i: i64, f: &str) -> Event<'_> {
+        Event {
+            pid: 7,
+            comm: "w",
+            event: "function",
+            function: Some(f),
+            ts_ns: i * 1000,
+            ..Event::default()
+        }
+    }
+
+    #[test]
+    fn windows_and_first_syscall() {
+        let names = [
+            "exit_to_user_mode_prepare",
+            "x64_sys_call",
+            "__x64_sys_read",
+            "vfs_read",
+            "late",
+        ];
+        let run = |sel: Selection| {
+            let mut c = Collector::new(sel);
+            for (i, f) in names.iter().enumerate() {
+                c.event(&call(i as i64, f)).unwrap();
+            }
+            let (funcs, stats) = c.finish();
+            (
+                funcs.into_iter().map(|f| f.name).collect::<Vec<_>>(),
+                stats.excluded_window,
+            )
+        };
+        let all = Selection::default();
+        assert_eq!(
+            run(all.clone().with_window(None, None, true)).0,
+            ["x64_sys_call", "__x64_sys_read", "vfs_read", "late"]
+        );
+        assert_eq!(
+            run(all
+                .clone()
+                .with_window(Some(Bound::Event(2)), Some(Bound::Event(3)), false)),
+            (
+                vec!["__x64_sys_read".to_string(), "vfs_read".to_string()],
+                3
+            )
+        );
+        assert_eq!(
+            run(all.with_window(None, Some(Bound::Time(1000)), false)).0,
+            ["exit_to_user_mode_prepare", "x64_sys_call"]
+        );
     }
 }

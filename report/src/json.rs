@@ -18,10 +18,12 @@ pub fn measurement(m: &Measurement) -> Value {
         "excluded": {
             "idle": s.excluded_idle,
             "task": s.excluded_task,
+            "window": s.excluded_window,
             "irq": s.excluded_irq,
             "other_events": s.other_events,
         },
         "irq_unknown": s.irq_unknown,
+        "pids": m.selected_pids,
         "unparsed_lines": m.text.bad_lines,
         "lost_events": m.trace.lost_events,
         "entries_lost": m.trace.entries_lost(),

@@ -24,8 +24,33 @@ pub fn measurement(m: &Measurement, w: &mut impl Write) -> io::Result<()> {
     )?;
     writeln!(
         w,
-        "events    {} read, {} kept; excluded: {} idle, {} other tasks, {} interrupt context, {} non-function",
-        s.events_total, s.events_kept, s.excluded_idle, s.excluded_task, s.excluded_irq, s.other_events
+        "events    {} read, {} kept; excluded: {} idle, {} other tasks, {} outside the window, \
+         {} interrupt context, {} non-call",
+        s.events_total,
+        s.events_kept,
+        s.excluded_idle,
+        s.excluded_task,
+        s.excluded_window,
+        s.excluded_irq,
+        s.other_events
+    )?;
+    let pids: Vec<String> = m
+        .selected_pids
+        .iter()
+        .take(20)
+        .map(i32::to_string)
+        .collect();
+    let more = m.selected_pids.len().saturating_sub(20);
+    writeln!(
+        w,
+        "tasks     {} selected: {}{}",
+        m.selected_pids.len(),
+        pids.join(" "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
     )?;
     if s.irq_unknown > 0 {
         writeln!(w, "warning   {} kept events have no irq-context flags; interrupt work could not be excluded", s.irq_unknown)?;

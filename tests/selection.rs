@@ -1,0 +1,109 @@
+//! Selecting the workload on the real redis capture (../shared): by name and
+//! forks, against an explicit pid list derived independently by awk.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::{hap_ok, shared_traces, vmlinux};
+
+/// Functions of one `hap analyze -o DIR` run, from its functions.csv.
+fn function_set(trace: &Path, extra: &[&str]) -> (BTreeSet<String>, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let vm = vmlinux();
+    let mut args = vec![
+        "analyze",
+        trace.to_str().unwrap(),
+        "--vmlinux",
+        vm.to_str().unwrap(),
+        "--json",
+        "-o",
+    ];
+    args.push(dir.path().to_str().unwrap());
+    args.extend_from_slice(extra);
+    let json: serde_json::Value = serde_json::from_str(&hap_ok(&args)).unwrap();
+    let csv = std::fs::read_to_string(dir.path().join("functions.csv")).unwrap();
+    let set = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .collect();
+    (set, json)
+}
+
+/// The pids of redis-server and everything it forked, by awk over the
+/// function events of a fork: the parent calls wake_up_new_task, the child's
+/// first event is schedule_tail; forks and new children pair up in order.
+fn awk_redis_pids(trace: &Path) -> Vec<i32> {
+    let awk = r#"!/^#/ && NF {
+        i = index($0, " ["); task = substr($0, 1, i - 1); sub(/^ +/, "", task); sub(/ +$/, "", task)
+        n = split(task, parts, "-"); pid = parts[n]; comm = substr(task, 1, length(task) - length(pid) - 1)
+        j = index($0, ": "); split(substr($0, j + 2), f, " "); fn = f[1]
+        first = !(pid in seen); seen[pid] = 1
+        if (comm == "redis-server") sel[pid] = 1
+        if (fn == "wake_up_new_task") q[qt++] = pid
+        else if (first && fn == "schedule_tail" && qh < qt) { parent = q[qh++]; if (parent in sel) sel[pid] = 1 }
+    }
+    END { for (p in sel) print p }"#;
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "zstdcat '{}' | awk '{awk}' | sort -n",
+            trace.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn comm_and_forks_equal_the_explicit_pid_list() {
+    let trace = shared_traces().join("linux-6.1/redis/trace.txt.zst");
+    let pids = awk_redis_pids(&trace);
+    assert_eq!(
+        pids,
+        vec![214, 217, 218, 219, 220],
+        "redis-server and its four threads"
+    );
+    let (by_comm, j1) = function_set(&trace, &["--comm", "^redis-server$", "--follow-forks"]);
+    let pid_args: Vec<String> = pids
+        .iter()
+        .flat_map(|p| ["--pid".to_string(), p.to_string()])
+        .collect();
+    let pid_refs: Vec<&str> = pid_args.iter().map(String::as_str).collect();
+    let (by_pid, j2) = function_set(&trace, &pid_refs);
+    assert_eq!(by_comm, by_pid);
+    assert_eq!(j1["pids"], serde_json::json!(pids));
+    assert_eq!(
+        (j1["lines"].clone(), j1["events_kept"].clone()),
+        (j2["lines"].clone(), j2["events_kept"].clone())
+    );
+    // Without following forks, the threads' kernel work is lost.
+    let (server_only, _) = function_set(&trace, &["--comm", "^redis-server$"]);
+    assert!(server_only.len() < by_comm.len());
+    assert!(server_only.is_subset(&by_comm));
+}
+
+#[test]
+fn first_syscall_and_event_window() {
+    let trace = shared_traces().join("linux-6.1/redis/trace.txt.zst");
+    let (_, all) = function_set(&trace, &["--include-irq"]);
+    let (_, w) = function_set(
+        &trace,
+        &["--include-irq", "--from", "#1000", "--to", "#1999"],
+    );
+    assert_eq!(
+        w["events_kept"].as_u64().unwrap() + w["excluded"]["window"].as_u64().unwrap(),
+        all["events_kept"].as_u64().unwrap()
+    );
+    assert_eq!(w["events_kept"], 1000);
+    // The capture starts inside the `echo 1 > tracing_on` write: the first
+    // syscall entry (x64_sys_call) is at line 21 of the file, event index 8.
+    let (_, fs) = function_set(&trace, &["--include-irq", "--from-first-syscall"]);
+    assert_eq!(fs["excluded"]["window"], 8);
+}
