@@ -116,10 +116,13 @@ pub struct AnalyzeArgs {
     /// Neither read nor write the symbol cache.
     #[arg(long)]
     pub no_cache: bool,
-    /// Steady state: no new function in the last this-many seconds of the run.
-    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    /// Steady-state test window: the last this-many seconds of the run.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.25)]
     pub steady_window: f64,
-    /// Steady state: no new function in the last this fraction of kept events.
+    /// Steady-state test window: the last this fraction of kept events.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.10)]
     pub steady_fraction: f64,
+    /// New functions tolerated in the test window, as a fraction of all functions (0 = none).
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.005)]
+    pub steady_tolerance: f64,
 }

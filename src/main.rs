@@ -119,7 +119,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
         ambiguous,
         density,
         ingest::Options::strict(a.strict),
-        analyze::SteadyOptions::new(a.steady_window, a.steady_fraction),
+        analyze::SteadyOptions::new(a.steady_window, a.steady_fraction, a.steady_tolerance),
     );
     let (table, _) = analyze::cache::load_symbols(&a.vmlinux, !a.no_cache)?;
     let m = analyze::measure(&a.trace, &a.vmlinux, &table, &options)?;

@@ -107,3 +107,67 @@ fn first_syscall_and_event_window() {
     let (_, fs) = function_set(&trace, &["--include-irq", "--from-first-syscall"]);
     assert_eq!(fs["excluded"]["window"], 8);
 }
+
+/// The steady capture runs its workload twice in one trace (trace markers
+/// `LAB-PHASE 1 start` at 82.335920 s and `LAB-PHASE 2 start` at 83.135190 s).
+/// The second run adds almost nothing: steady state is reached, at the end of
+/// the first run; the curve is monotone and ends at the reported count.
+#[test]
+fn steady_capture_reaches_steady_state_at_the_second_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = shared_traces().join("linux-6.1/steady/trace.txt.zst");
+    let vm = vmlinux();
+    let out = hap_ok(&[
+        "analyze",
+        trace.to_str().unwrap(),
+        "--vmlinux",
+        vm.to_str().unwrap(),
+        "--json",
+        "-o",
+        dir.path().to_str().unwrap(),
+    ]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let st = &j["steady_state"];
+    assert_eq!(st["reached"], true, "{st}");
+    let first_kept = j["first_kept_ns"].as_i64().unwrap();
+    let at_ns = first_kept + (st["at_seconds"].as_f64().unwrap() * 1e9) as i64;
+    assert!(
+        (82_335_920_000..83_135_190_000).contains(&at_ns),
+        "plateau during the first run: {at_ns}"
+    );
+    // Fewer new functions than tolerated came after the plateau.
+    let functions = j["functions"].as_u64().unwrap();
+    assert!(
+        functions - st["at_functions"].as_u64().unwrap()
+            <= st["allowed_in_window"].as_u64().unwrap()
+    );
+    let curve = std::fs::read_to_string(dir.path().join("curve.csv")).unwrap();
+    let mut rows = curve.lines();
+    assert_eq!(rows.next(), Some("event,ts_ns,seconds,functions,lines"));
+    let points: Vec<(u64, u64, u64)> = rows
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[0].parse().unwrap(),
+                f[3].parse().unwrap(),
+                f[4].parse().unwrap(),
+            )
+        })
+        .collect();
+    assert!(points
+        .windows(2)
+        .all(|w| w[0].0 < w[1].0 && w[0].1 + 1 == w[1].1 && w[0].2 <= w[1].2));
+    let last = points.last().unwrap();
+    assert_eq!((last.1, last.2), (functions, j["lines"].as_u64().unwrap()));
+    // The same analysis on a workload run once does not claim steady state.
+    let once = shared_traces().join("linux-6.1/fileio/trace.txt.zst");
+    let j: serde_json::Value = serde_json::from_str(&hap_ok(&[
+        "analyze",
+        once.to_str().unwrap(),
+        "--vmlinux",
+        vm.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(j["steady_state"]["reached"], false);
+}

@@ -1,5 +1,6 @@
 //! The files `hap analyze -o DIR` writes: `functions.parquet`,
-//! `functions.csv`, `curve.parquet` and `result.json`, each written atomically.
+//! `functions.csv`, `curve.parquet`, `curve.csv` and `result.json`, each
+//! written atomically.
 
 use std::path::Path;
 
@@ -15,6 +16,7 @@ pub fn write_result_dir(m: &Measurement, dir: &Path) -> Result<(), Error> {
     let curve = dir.join("curve.parquet");
     let mut df = table::curve_frame(m).map_err(|e| Error::table(&curve, e))?;
     table::write_parquet(&mut df, &curve)?;
+    table::write_csv(&df, &dir.join("curve.csv"))?;
     let json = dir.join("result.json");
     let text = serde_json::to_string_pretty(&crate::json::measurement(m))
         .map_err(|e| Error::table(&json, e))?;

@@ -42,10 +42,15 @@ pub fn measurement(m: &Measurement) -> Value {
             "reached": m.steady.reached,
             "at_seconds": m.steady.at_seconds,
             "at_event": m.steady.at_event,
+            "at_functions": m.steady.at_functions,
             "new_in_last_window": m.steady.new_in_last_window,
+            "allowed_in_window": m.steady.allowed,
+            "tolerance": m.steady.options.tolerance,
             "window_seconds": m.steady.options.window_seconds,
             "window_fraction": m.steady.options.window_fraction,
         },
+        "first_kept_ns": m.selection.first_kept_ns,
+        "last_kept_ns": m.selection.last_kept_ns,
         "span_seconds": (m.selection.last_kept_ns - m.selection.first_kept_ns) as f64 / 1e9,
     })
 }

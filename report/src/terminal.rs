@@ -103,19 +103,25 @@ pub fn measurement(m: &Measurement, w: &mut impl Write) -> io::Result<()> {
 /// The steady-state verdict line.
 fn steady(m: &Measurement, w: &mut impl Write) -> io::Result<()> {
     let st = &m.steady;
+    let o = &st.options;
     let span = (m.selection.last_kept_ns - m.selection.first_kept_ns) as f64 / 1e9;
-    match (st.reached, st.at_seconds, st.at_event) {
-        (true, Some(t), Some(e)) => writeln!(
+    let window = format!(
+        "{} new functions in the last {} s / {:.0} % of kept events, {} tolerated",
+        st.new_in_last_window,
+        o.window_seconds,
+        o.window_fraction * 100.0,
+        st.allowed
+    );
+    match (st.reached, st.at_seconds, st.at_event, st.at_functions) {
+        (true, Some(t), Some(e), Some(f)) => writeln!(
             w,
-            "steady    reached: last new function at {t:.3} s (kept event {e}) of {span:.3} s"
+            "steady    reached at {t:.3} s of {span:.3} s (kept event {e}, {f} of {} functions); {window}",
+            m.functions
         ),
         _ => writeln!(
             w,
-            "warning   steady state NOT reached: {} new functions in the last {} s or last {:.0} % \
-             of kept events (run spans {span:.3} s); a longer run may reach more kernel code",
-            st.new_in_last_window,
-            st.options.window_seconds,
-            st.options.window_fraction * 100.0
+            "warning   steady state NOT reached: {window} (run spans {span:.3} s); \
+             a longer run may reach more kernel code"
         ),
     }
 }

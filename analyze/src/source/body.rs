@@ -1,12 +1,4 @@
-//! Function bodies in C source text: a small lexer and the span finder.
-//!
-//! [`Lexed`] reads a file once: comments become spaces, the contents of
-//! string and character literals become spaces (the quotes stay), and every
-//! line is classified as blank, comment-only, code or preprocessor directive
-//! (continuation lines of a directive included). A literal that is not
-//! closed on its line ends there unless the line ends in `\`, so a stray
-//! apostrophe (`#error don't`) cannot swallow the rest of the file; `#error`
-//! and `#warning` lines are not searched for literals at all.
+//! Function bodies in C source text: the span finder.
 //!
 //! [`find`] locates the function declared at a line (DWARF's `decl_line`:
 //! the line holding the function's *name*):
@@ -39,226 +31,7 @@
 //! one consistent configuration, so braces balanced per branch stay
 //! balanced.
 
-/// Classification of one source line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LineKind {
-    /// Only whitespace.
-    Blank,
-    /// Only comments (and whitespace).
-    Comment,
-    /// Some code outside comments.
-    Code,
-    /// A preprocessor directive or a continuation line of one.
-    Directive(Cond),
-}
-
-/// What a directive does to conditional compilation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Cond {
-    /// Not a conditional (`#define`, `#include`, continuation lines).
-    Other,
-    /// `#if`, `#ifdef`, `#ifndef`.
-    If,
-    /// `#if 0`.
-    IfZero,
-    /// `#elif`, `#else` (and `#elifdef`, `#elifndef`).
-    Else,
-    /// `#endif`.
-    Endif,
-}
-
-/// A source file after lexing (see the module docs).
-#[derive(Debug)]
-pub(crate) struct Lexed {
-    /// The text with comments and literal contents replaced by spaces.
-    code: Vec<u8>,
-    /// Byte offset of the start of each line; one extra entry at the end.
-    starts: Vec<usize>,
-    /// One kind per line.
-    kinds: Vec<LineKind>,
-    /// `counted[i]`: non-blank, non-comment-only lines among lines `1..=i`.
-    counted: Vec<u32>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum State {
-    Code,
-    Block,
-    Line,
-    Quote(u8),
-}
-
-impl Lexed {
-    /// Lex `text`.
-    pub(crate) fn new(text: &str) -> Lexed {
-        let bytes = text.as_bytes();
-        let mut code = bytes.to_vec();
-        let mut starts = vec![0];
-        let mut kinds = Vec::new();
-        let mut state = State::Code;
-        let mut directive_cont = false;
-        let mut pos = 0;
-        while pos < bytes.len() {
-            let end = bytes[pos..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(bytes.len(), |n| pos + n);
-            let mut line_end = end;
-            if line_end > pos && bytes[line_end - 1] == b'\r' {
-                line_end -= 1;
-            }
-            let line = &bytes[pos..line_end];
-            let continued = line.last() == Some(&b'\\');
-            let first = line.iter().position(|b| !b.is_ascii_whitespace());
-            let new_directive =
-                !directive_cont && state == State::Code && first.is_some_and(|f| line[f] == b'#');
-            let directive = directive_cont || new_directive;
-            let (cond, quotes) = if new_directive {
-                directive_name(&line[first.unwrap_or(0) + 1..])
-            } else {
-                (Cond::Other, true)
-            };
-            let (mut has_code, mut has_comment) = (false, state == State::Block);
-            let mut j = 0;
-            while j < line.len() {
-                let c = line[j];
-                let next = line.get(j + 1).copied();
-                match state {
-                    State::Block => {
-                        if c == b'*' && next == Some(b'/') {
-                            state = State::Code;
-                            code[pos + j + 1] = b' ';
-                            j += 1;
-                        }
-                        code[pos + j] = b' ';
-                    }
-                    State::Line => code[pos + j] = b' ',
-                    State::Quote(q) => {
-                        if c == q {
-                            state = State::Code;
-                        } else {
-                            code[pos + j] = b' ';
-                            if c == b'\\' && j + 1 < line.len() {
-                                code[pos + j + 1] = b' ';
-                                j += 1;
-                            }
-                        }
-                    }
-                    State::Code => {
-                        if c == b'/' && next == Some(b'*') {
-                            state = State::Block;
-                            has_comment = true;
-                            code[pos + j] = b' ';
-                            code[pos + j + 1] = b' ';
-                            j += 1;
-                        } else if c == b'/' && next == Some(b'/') {
-                            state = State::Line;
-                            has_comment = true;
-                            code[pos + j] = b' ';
-                        } else if (c == b'"' || c == b'\'') && quotes {
-                            state = State::Quote(c);
-                            has_code = true;
-                        } else if !c.is_ascii_whitespace() {
-                            has_code = true;
-                        }
-                    }
-                }
-                j += 1;
-            }
-            if !continued && matches!(state, State::Line | State::Quote(_)) {
-                state = State::Code;
-            }
-            kinds.push(if directive {
-                LineKind::Directive(cond)
-            } else if has_code {
-                LineKind::Code
-            } else if has_comment {
-                LineKind::Comment
-            } else {
-                LineKind::Blank
-            });
-            directive_cont = directive && continued;
-            pos = end + 1;
-            starts.push(pos.min(bytes.len()));
-        }
-        if starts.len() == kinds.len() + 1 {
-            *starts.last_mut().unwrap_or(&mut 0) = bytes.len();
-        }
-        let mut counted = Vec::with_capacity(kinds.len() + 1);
-        counted.push(0);
-        for k in &kinds {
-            let prev = *counted.last().unwrap_or(&0);
-            counted.push(prev + u32::from(!matches!(k, LineKind::Blank | LineKind::Comment)));
-        }
-        Lexed {
-            code,
-            starts,
-            kinds,
-            counted,
-        }
-    }
-
-    /// Number of lines.
-    pub(crate) fn line_count(&self) -> usize {
-        self.kinds.len()
-    }
-
-    /// Kind of 1-based line `n` (`None` past the end).
-    pub(crate) fn kind(&self, n: u32) -> Option<LineKind> {
-        self.kinds.get((n as usize).checked_sub(1)?).copied()
-    }
-
-    /// Non-blank, non-comment-only lines among lines `start..=end`
-    /// (1-based, clamped to the file).
-    pub(crate) fn nloc(&self, start: u32, end: u32) -> u32 {
-        let n = self.kinds.len();
-        let (s, e) = ((start.max(1) as usize).min(n + 1), (end as usize).min(n));
-        if e < s {
-            return 0;
-        }
-        self.counted[e] - self.counted[s - 1]
-    }
-
-    /// Blanked code of 0-based line `i`, without its newline.
-    fn line(&self, i: usize) -> &[u8] {
-        let (s, e) = (self.starts[i], self.starts[i + 1]);
-        let l = &self.code[s..e];
-        let l = l.strip_suffix(b"\n").unwrap_or(l);
-        l.strip_suffix(b"\r").unwrap_or(l)
-    }
-}
-
-/// The conditional kind of a directive (text after `#`) and whether its
-/// text may hold string literals.
-fn directive_name(rest: &[u8]) -> (Cond, bool) {
-    let rest = trim_start(rest);
-    let n = rest.iter().take_while(|b| b.is_ascii_alphabetic()).count();
-    let cond = match &rest[..n] {
-        b"if" => {
-            let arg = trim_start(&rest[n..]);
-            let zero = arg.first() == Some(&b'0') && !arg.get(1).is_some_and(|&b| is_ident(b));
-            if zero {
-                Cond::IfZero
-            } else {
-                Cond::If
-            }
-        }
-        b"ifdef" | b"ifndef" => Cond::If,
-        b"elif" | b"else" | b"elifdef" | b"elifndef" => Cond::Else,
-        b"endif" => Cond::Endif,
-        _ => Cond::Other,
-    };
-    (cond, !matches!(&rest[..n], b"error" | b"warning"))
-}
-
-fn trim_start(s: &[u8]) -> &[u8] {
-    let k = s.iter().take_while(|b| b.is_ascii_whitespace()).count();
-    &s[k..]
-}
-
-fn is_ident(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
+use super::lex::{is_ident, Cond, LineKind, Lexed};
 
 /// Reads significant bytes of a [`Lexed`] file from a position on,
 /// skipping directive lines and the conditional branches not followed.
@@ -470,6 +243,9 @@ pub(crate) fn find(lx: &Lexed, decl: u32, base: &str) -> Result<Span, Miss> {
     if i >= lx.line_count() {
         return Err(Miss::NoLine);
     }
+    if matches!(lx.kinds[i], LineKind::Directive(_)) {
+        return Err(Miss::NoName);
+    }
     let line = lx.line(i);
     for (word, col) in idents(line) {
         if word != base.as_bytes() {
@@ -536,4 +312,159 @@ fn plain(mut cur: Cursor<'_>) -> Result<Span, Miss> {
         }
     }
     Err(Miss::Unbalanced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(src: &str, line: u32, name: &str) -> Result<(u32, Option<&'static str>, bool), Miss> {
+        find(&Lexed::new(src), line, name).map(|s| (s.end, s.macro_kind, s.body))
+    }
+
+    #[test]
+    fn kernel_style_declarator_over_lines() {
+        let src = "\
+static ssize_t
+foo(struct file *file,
+    char __user *buf)  /* ) { */
+{
+\tif (x) {
+\t\treturn 1;
+\t}
+\treturn 0;
+}
+int bar;
+";
+        assert_eq!(at(src, 2, "foo"), Ok((9, None, true)));
+        // Another name at the line: read as a macro heading a body (symbol
+        // names rewritten by a macro are spelled differently).
+        assert_eq!(at(src, 2, "bar"), Ok((9, Some("macro"), true)));
+        assert_eq!(at(src, 1, "foo"), Err(Miss::NoName));
+        assert_eq!(at(src, 99, "foo"), Err(Miss::NoLine));
+    }
+
+    #[test]
+    fn old_style_parameter_declarations() {
+        let src = "int\nadd(a, b)\n\tint a;\n\tint b;\n{\n\treturn a + b;\n}\n";
+        assert_eq!(at(src, 2, "add"), Ok((7, None, true)));
+        // A prototype is not a definition.
+        let proto = "int add(int a, int b);\nint add(int a, int b) { return a + b; }\n";
+        assert_eq!(at(proto, 1, "add"), Err(Miss::Declaration));
+        assert_eq!(at(proto, 2, "add"), Ok((2, None, true)));
+    }
+
+    #[test]
+    fn braces_in_comments_strings_and_chars() {
+        let src = r#"void f(void)
+{
+	/* { { { */
+	// }
+	char c = '{', d = '\'', e = '}';
+	puts("}\"}");
+	if (c) { g(); }
+}
+"#;
+        assert_eq!(at(src, 1, "f"), Ok((8, None, true)));
+    }
+
+    #[test]
+    fn one_line_function_and_attributes() {
+        let src = "static inline int one(void) { return 1; }\n\
+void two(spinlock_t *l) __acquires(l) __attribute__((cold))\n{\n}\n";
+        assert_eq!(at(src, 1, "one"), Ok((1, None, true)));
+        assert_eq!(at(src, 2, "two"), Ok((4, None, true)));
+    }
+
+    #[test]
+    fn ifdef_with_braces_in_both_branches() {
+        let src = "\
+int f(int x)
+{
+#ifdef CONFIG_A
+\tif (x) {
+#else
+\tif (!x) {
+#endif
+\t\tx++;
+\t}
+#if 0
+\t}
+#else
+\treturn x;
+#endif
+}
+";
+        // First branch of #ifdef, the #else of #if 0: 15.
+        assert_eq!(at(src, 1, "f"), Ok((15, None, true)));
+        // The function sits in the first branch of an outer conditional.
+        let outer = "#ifdef A\nint g(void) {\n\treturn 1;\n#else\nint g(void) {\n\treturn 0;\n#endif\n}\n";
+        assert_eq!(at(outer, 2, "g"), Ok((8, None, true)));
+    }
+
+    #[test]
+    fn syscall_define_heads_a_body() {
+        let src = "\
+SYSCALL_DEFINE3(read, unsigned int, fd, char __user *, buf,
+\t\tsize_t, count)
+{
+\treturn ksys_read(fd, buf, count);
+}
+";
+        for sym in ["__x64_sys_read", "__se_sys_read", "__do_sys_read"] {
+            assert_eq!(at(src, 1, sym), Ok((5, Some("syscall"), true)));
+        }
+    }
+
+    #[test]
+    fn macros_without_a_body() {
+        let src = "\
+DECLARE_EVENT_CLASS(sched_wakeup_template,
+
+\tTP_PROTO(struct task_struct *p),
+
+\tTP_ARGS(__perf_task(p)),
+
+\tTP_printk(\"comm=%s\", __print_flags(f, \"|\", { 1, \")\" }))
+);
+
+DEFINE_EVENT(sched_wakeup_template, sched_waking,
+\t     TP_PROTO(struct task_struct *p),
+\t     TP_ARGS(p));
+
+static DEVICE_ATTR_RO(state);
+PMU_FORMAT_ATTR(event, \"config:0-7\");
+DEFINE_SHOW_ATTRIBUTE(stats);
+BPF_CALL_2(bpf_get, int, a, int, b)
+{
+\treturn a + b;
+}
+module_param_cb(x, &ops, &x, 0644)
+DEFINE_IDTENTRY_RAW(exc_int3)
+{
+}
+";
+        let ev = Some("trace_event");
+        assert_eq!(at(src, 1, "trace_event_raw_event_sched_wakeup_template"), Ok((8, ev, false)));
+        assert_eq!(at(src, 10, "perf_trace_sched_waking"), Ok((12, ev, false)));
+        assert_eq!(at(src, 14, "state_show"), Ok((14, Some("attribute"), false)));
+        assert_eq!(at(src, 15, "event_show"), Ok((15, Some("attribute"), false)));
+        assert_eq!(at(src, 16, "stats_open"), Ok((16, Some("attribute"), false)));
+        assert_eq!(at(src, 22, "exc_int3"), Ok((24, Some("define"), true)));
+        assert_eq!(at(src, 17, "bpf_get"), Ok((20, Some("bpf_call"), true)));
+        assert_eq!(at(src, 21, "x_set"), Ok((21, Some("macro"), false)));
+        assert_eq!(at(src, 2, "x"), Err(Miss::NoName));
+    }
+
+    #[test]
+    fn unbalanced_and_odd_input() {
+        assert_eq!(at("int f(void) {\n\treturn 0;\n", 1, "f"), Err(Miss::Unbalanced));
+        assert_eq!(at("int f(void\n", 1, "f"), Err(Miss::Unbalanced));
+        assert_eq!(at("#define f(x) { x }\n", 1, "f"), Err(Miss::NoName));
+        assert_eq!(at("", 1, "f"), Err(Miss::NoLine));
+        assert_eq!(at("x", 0, "f"), Err(Miss::NoLine));
+        for junk in ["{{{{", "}}}}", "\"", "'", "/*", "f(", "f()", "f() }", "\u{0}f(){"] {
+            let _ = at(junk, 1, "f");
+        }
+    }
 }

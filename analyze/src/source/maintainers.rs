@@ -362,7 +362,7 @@ F:\tfs/ext4/
 
 FILESYSTEMS (VFS and infrastructure)
 M:\tAlexander Viro <viro@zeniv.linux.org.uk>
-F:\tfs/*
+F:\tfs/
 F:\tinclude/linux/fs.h
 X:\tfs/ext4/super.c
 
@@ -392,18 +392,16 @@ F:\t*/
     fn most_specific_pattern_wins() {
         let m = Maintainers::parse(TEXT);
         assert_eq!(m.len(), 7);
-        // F: fs/ext4/ (weight 2) beats F: fs/* (1 + 1 = 2? no: "fs/*" has
-        // one slash and no trailing one: weight 2, tie broken by order).
+        // F: fs/ext4/ (two slashes: weight 2) beats F: fs/ (weight 1).
         assert_eq!(m.subsystem_of("fs/ext4/inode.c"), Some("EXT4 FILE SYSTEM"));
         assert_eq!(
             m.ranked("fs/ext4/inode.c"),
             vec![
                 ("EXT4 FILE SYSTEM", 2),
-                ("FILESYSTEMS (VFS and infrastructure)", 2),
+                ("FILESYSTEMS (VFS and infrastructure)", 1),
                 ("THE REST", -1)
             ]
         );
-        // fs/* crosses slashes but must have as many of them as the path.
         assert_eq!(
             m.subsystem_of("fs/read_write.c"),
             Some("FILESYSTEMS (VFS and infrastructure)")
@@ -436,9 +434,11 @@ F:\t*/
             m.ranked("drivers/clk/rockchip/clk.c"),
             vec![("ARM/ROCKCHIP SUPPORT", 0), ("THE REST", -1)]
         );
+        // The last matching line of a section sets its weight (here N:
+        // after F:), as in get_maintainer.pl.
         assert_eq!(
-            m.subsystem_of("arch/arm64/boot/dts/rockchip/rk3399.dtsi"),
-            Some("ARM/ROCKCHIP SUPPORT")
+            m.ranked("arch/arm64/boot/dts/rockchip/rk3399.dtsi"),
+            vec![("ARM/ROCKCHIP SUPPORT", 0), ("THE REST", -1)]
         );
         // drivers/net/*/ : "*" crosses directories, weight 3 beats drivers/net/ (2).
         assert_eq!(

@@ -28,6 +28,7 @@
 //! the two agree within one line, `Source` or `Dwarf` otherwise.
 
 mod body;
+mod lex;
 mod error;
 pub mod maintainers;
 
@@ -166,7 +167,7 @@ fn span_lines(start: Option<u32>, end: Option<u32>) -> Option<u32> {
 }
 
 /// DWARF values only, with nloc when the text is known.
-fn from_dwarf(s: &Symbol, lx: Option<&body::Lexed>, macro_kind: Option<&'static str>) -> Refined {
+fn from_dwarf(s: &Symbol, lx: Option<&lex::Lexed>, macro_kind: Option<&'static str>) -> Refined {
     let lines = span_lines(s.start_line, s.end_line);
     Refined {
         end_line: s.end_line.filter(|_| lines.is_some()),
@@ -207,7 +208,7 @@ fn refine_file(tree: &SourceTree, file: &str, idx: &[usize], symbols: &[Symbol])
     let Some(text) = tree.text(file) else {
         return idx.iter().map(|&i| (i, from_dwarf(&symbols[i], None, None))).collect();
     };
-    let lx = body::Lexed::new(&text);
+    let lx = lex::Lexed::new(&text);
     let mut starts: Vec<u32> = idx.iter().filter_map(|&i| symbols[i].start_line).collect();
     starts.sort_unstable();
     starts.dedup();

@@ -1,0 +1,325 @@
+//! Events as `trace-cmd report` prints them, one line each.
+//!
+//! ```text
+//!               sh-213   [000]    55.147819: function:             mutex_unlock
+//! ```
+//!
+//! The layout is trace-cmd's: `%16s-%-5d [%03d]`, the timestamp as
+//! `%5llu.%06llu` (microseconds, rounded) or `%5llu.%09llu` (`report -t`),
+//! the event name followed by `": "` and padded to 20 characters, then the
+//! body. `function` bodies are indented like libtraceevent's function plugin
+//! does it: per CPU it remembers the chain of callers and indents a function
+//! by three spaces per level of its caller in that chain, so the output
+//! depends on the events printed before. [`write_event`] keeps that state per
+//! thread; a [`Dumper`] keeps it explicitly.
+//!
+//! `funcgraph_entry` lines are printed in the nested form (`func() {`);
+//! trace-cmd folds an entry immediately followed by its exit into one leaf
+//! line (`func();`), which needs a look-ahead a single-event writer does not
+//! have.
+
+use std::cell::RefCell;
+use std::io::{self, Write};
+
+use ingest::Event;
+
+/// Output settings, like `trace-cmd report` options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DumpOptions {
+    /// Nanosecond timestamps (`report -t`) instead of rounded microseconds.
+    pub ns: bool,
+    /// Show the caller of functions (`-O parent=1`).
+    pub parent: bool,
+    /// Indent functions by call depth (`-O indent=1`, trace-cmd's default).
+    pub indent: bool,
+}
+
+impl Default for DumpOptions {
+    fn default() -> DumpOptions {
+        DumpOptions {
+            ns: false,
+            parent: false,
+            indent: true,
+        }
+    }
+}
+
+/// A `trace-cmd report` line writer with the function plugin's indentation state.
+#[derive(Clone, Debug, Default)]
+pub struct Dumper {
+    /// Settings.
+    pub options: DumpOptions,
+    /// Per CPU: the remembered caller chain (libtraceevent's `fstack`).
+    stacks: Vec<Vec<String>>,
+}
+
+impl Dumper {
+    /// A writer with `options`.
+    pub fn new(options: DumpOptions) -> Dumper {
+        Dumper {
+            options,
+            stacks: Vec::new(),
+        }
+    }
+
+    /// Forget the indentation state (start of a new trace).
+    pub fn reset(&mut self) {
+        self.stacks.clear();
+    }
+
+    /// The function plugin's `add_and_get_index`: find `parent` in the CPU's
+    /// chain (stale deeper entries included), record `child` after it, and
+    /// return the parent's position; unknown parents restart the chain.
+    fn index(&mut self, cpu: u32, parent: &str, child: Option<&str>) -> usize {
+        let cpu = cpu as usize;
+        if self.stacks.len() <= cpu {
+            self.stacks.resize_with(cpu + 1, Vec::new);
+        }
+        let stack = &mut self.stacks[cpu];
+        let set = |stack: &mut Vec<String>, pos: usize, name: &str| {
+            if pos < stack.len() {
+                stack[pos].clear();
+                stack[pos].push_str(name);
+            } else {
+                stack.push(name.to_string());
+            }
+        };
+        if let Some(i) = stack.iter().position(|s| s == parent) {
+            if let Some(c) = child {
+                set(stack, i + 1, c);
+            }
+            return i;
+        }
+        set(stack, 0, parent);
+        if let Some(c) = child {
+            set(stack, 1, c);
+        }
+        0
+    }
+
+    /// Write one event as a line (with the trailing newline).
+    pub fn write(&mut self, w: &mut impl Write, e: &Event<'_>) -> io::Result<()> {
+        write!(w, "{:>16}-{:<5} [{:03}] ", e.comm, e.pid, e.cpu)?;
+        write_time(w, e.ts_ns, self.options.ns)?;
+        write!(w, ": {}: ", e.event)?;
+        let pad = 20usize.saturating_sub(e.event.chars().count());
+        write!(w, "{:pad$}", "")?;
+        match e.event {
+            "function" | "func_repeats" if e.ip.is_some() || e.function.is_some() => {
+                self.function_body(w, e)?;
+                if e.event == "func_repeats" {
+                    write!(w, " (count: {}  last_ts: ", e.repeats.unwrap_or(0))?;
+                    let last = e.calltime.map_or(e.ts_ns, |t| t as i64);
+                    write_time(w, last, self.options.ns)?;
+                    write!(w, ")")?;
+                }
+            }
+            "funcgraph_entry" if e.depth.is_some() => {
+                write!(w, "  ")?; // no overhead mark
+                write!(w, "           |  ")?; // no duration
+                write_graph_func(w, e, "() {")?;
+            }
+            "funcgraph_exit" if e.depth.is_some() => {
+                let duration = match (e.calltime, e.rettime) {
+                    (Some(c), Some(r)) => r.wrapping_sub(c),
+                    _ => 0,
+                };
+                write_overhead(w, duration)?;
+                write_duration(w, duration)?;
+                write!(w, "{:1$}}}", "", e.depth.unwrap_or(0) as usize * 2)?;
+            }
+            _ => {
+                if let Some(info) = e.info {
+                    w.write_all(info.as_bytes())?;
+                }
+            }
+        }
+        writeln!(w)
+    }
+
+    fn function_body(&mut self, w: &mut impl Write, e: &Event<'_>) -> io::Result<()> {
+        let mut index = 0;
+        if let (Some(parent), true) = (e.parent, self.options.indent) {
+            index = self.index(e.cpu, parent, e.function);
+        }
+        write!(w, "{:1$}", "", index * 3)?;
+        write_sym(w, e.function, e.ip)?;
+        if self.options.parent {
+            write!(w, " <-- ")?;
+            write_sym(w, e.parent, e.parent_ip)?;
+        }
+        Ok(())
+    }
+}
+
+fn write_sym(w: &mut impl Write, name: Option<&str>, addr: Option<u64>) -> io::Result<()> {
+    match name {
+        Some(n) => w.write_all(n.as_bytes()),
+        None => write!(w, "0x{:x}", addr.unwrap_or(0)),
+    }
+}
+
+fn write_graph_func(w: &mut impl Write, e: &Event<'_>, tail: &str) -> io::Result<()> {
+    write!(w, "{:1$}", "", e.depth.unwrap_or(0) as usize * 2)?;
+    match e.function {
+        Some(f) => write!(w, "{f}{tail}"),
+        None => write!(w, "{:x}{tail}", e.ip.unwrap_or(0)),
+    }
+}
+
+/// libtraceevent's `print_event_time` for `" %6.1000d"` (µs, rounded) or
+/// `" %9.1d"` (ns); small values print as `%12llu`.
+fn write_time(w: &mut impl Write, ts_ns: i64, ns: bool) -> io::Result<()> {
+    let ts = ts_ns as u64;
+    let (time, prec, p10) = if ns {
+        (ts, 9, 1_000_000_000u64)
+    } else {
+        (ts.wrapping_add(500) / 1000, 6, 1_000_000u64)
+    };
+    if p10 < time {
+        write!(w, "{:>5}.{:0prec$}", time / p10, time % p10, prec = prec)
+    } else {
+        write!(w, "{time:>12}")
+    }
+}
+
+/// trace-cmd's function-graph overhead mark.
+fn write_overhead(w: &mut impl Write, duration: u64) -> io::Result<()> {
+    let mark = if duration > 1_000_000_000 {
+        "$ "
+    } else if duration > 1_000_000 {
+        "# "
+    } else if duration > 100_000 {
+        "! "
+    } else if duration > 10_000 {
+        "+ "
+    } else {
+        "  "
+    };
+    w.write_all(mark.as_bytes())
+}
+
+/// trace-cmd's function-graph duration column: `usecs.nsecs us ` padded, then `|  `.
+fn write_duration(w: &mut impl Write, duration: u64) -> io::Result<()> {
+    let usecs = (duration / 1000).to_string();
+    let mut s = usecs.clone();
+    if usecs.len() < 7 {
+        s.push_str(&format!(".{:03}", duration % 1000));
+    }
+    let len = s.len();
+    write!(w, "{s} us ")?;
+    for _ in len..7 {
+        w.write_all(b" ")?;
+    }
+    w.write_all(b"|  ")
+}
+
+thread_local! {
+    static DUMPER: RefCell<Dumper> = RefCell::new(Dumper::default());
+}
+
+/// Write `e` as `trace-cmd report` prints it (`ns`: like `report -t`), with
+/// the function indentation tracked per thread across calls (see
+/// [`reset_indent`]).
+pub fn write_event(w: &mut impl Write, e: &Event<'_>, ns: bool) -> io::Result<()> {
+    DUMPER.with(|d| {
+        let mut d = d.borrow_mut();
+        d.options.ns = ns;
+        d.write(w, e)
+    })
+}
+
+/// Forget this thread's function indentation state (call between traces).
+pub fn reset_indent() {
+    DUMPER.with(|d| d.borrow_mut().reset());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn func<'a>(ts: i64, cpu: u32, f: &'a str, p: &'a str) -> Event<'a> {
+        Event {
+            ts_ns: ts,
+            cpu,
+            pid: 213,
+            comm: "sh",
+            event: "function",
+            function: Some(f),
+            parent: Some(p),
+            ip: Some(1),
+            parent_ip: Some(2),
+            ..Event::default()
+        }
+    }
+
+    fn line(d: &mut Dumper, e: &Event<'_>) -> String {
+        let mut v = Vec::new();
+        d.write(&mut v, e).unwrap();
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn layout_and_indent() {
+        let mut d = Dumper::default();
+        assert_eq!(
+            line(&mut d, &func(55_147_819_262, 0, "mutex_unlock", "x")),
+            "              sh-213   [000]    55.147819: function:             mutex_unlock\n"
+        );
+        // Child of the previous function: one level deeper.
+        let l = line(&mut d, &func(55_147_955_326, 0, "f2", "mutex_unlock"));
+        assert!(l.ends_with("function:                f2\n"), "{l:?}");
+        // Back to the root caller.
+        let l = line(&mut d, &func(55_147_960_000, 0, "f3", "x"));
+        assert!(l.ends_with("function:             f3\n"), "{l:?}");
+        d.options = DumpOptions {
+            ns: true,
+            parent: true,
+            indent: false,
+        };
+        assert_eq!(
+            line(&mut d, &func(55_148_370_192, 1, "a", "b")),
+            "              sh-213   [001]    55.148370192: function:             a <-- b\n"
+        );
+    }
+
+    #[test]
+    fn other_events_and_small_times() {
+        let e = Event {
+            ts_ns: 66_860_931_000,
+            cpu: 1,
+            pid: 211,
+            comm: "sh",
+            event: "print",
+            info: Some("tracing_mark_write: LAB-PHASE 1 start"),
+            ..Event::default()
+        };
+        assert_eq!(
+            line(&mut Dumper::default(), &e),
+            "              sh-211   [001]    66.860931: print:                tracing_mark_write: LAB-PHASE 1 start\n"
+        );
+        let mut v = Vec::new();
+        write_time(&mut v, 999_499, false).unwrap();
+        assert_eq!(String::from_utf8(v).unwrap(), "         999");
+    }
+
+    #[test]
+    fn graph_lines() {
+        let mut e = Event {
+            ts_ns: 1_000_000_000_000,
+            pid: 1,
+            comm: "init",
+            event: "funcgraph_exit",
+            function: Some("f"),
+            depth: Some(2),
+            calltime: Some(100),
+            rettime: Some(12_345 + 100),
+            ..Event::default()
+        };
+        let l = line(&mut Dumper::default(), &e);
+        assert!(l.ends_with("funcgraph_exit:       + 12.345 us  |      }\n"), "{l:?}");
+        e.event = "funcgraph_entry";
+        let l = line(&mut Dumper::default(), &e);
+        assert!(l.ends_with("funcgraph_entry:                   |      f() {\n"), "{l:?}");
+    }
+}
