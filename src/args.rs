@@ -66,8 +66,16 @@ pub enum AmbiguousArg {
 /// `hap analyze`.
 #[derive(Debug, clap::Args)]
 pub struct AnalyzeArgs {
-    /// The trace (text, .gz, .zst) or an events Parquet from `hap ingest`.
-    pub trace: PathBuf,
+    /// The trace (text, .gz, .zst) or an events Parquet from `hap ingest`; several
+    /// traces of one workload give union, intersection and the HAP's spread.
+    #[arg(required = true, value_name = "TRACE")]
+    pub traces: Vec<PathBuf>,
+    /// A trace of an idle or empty run (repeatable): its functions are reported apart.
+    #[arg(long = "baseline", value_name = "TRACE")]
+    pub baselines: Vec<PathBuf>,
+    /// Leave the baseline's functions out of lines and HAP.
+    #[arg(long, requires = "baselines")]
+    pub subtract_baseline: bool,
     /// The vmlinux with DWARF the trace was recorded on.
     #[arg(long)]
     pub vmlinux: PathBuf,

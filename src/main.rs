@@ -122,16 +122,36 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
         analyze::SteadyOptions::new(a.steady_window, a.steady_fraction, a.steady_tolerance),
     );
     let (table, _) = analyze::cache::load_symbols(&a.vmlinux, !a.no_cache)?;
-    let m = analyze::measure(&a.trace, &a.vmlinux, &table, &options)?;
-    if let Some(dir) = &a.output {
-        report::files::write_result_dir(&m, dir)?;
+    let mut runs = analyze::measure::measure_all(&a.traces, &a.vmlinux, &table, &options)?;
+    if !a.baselines.is_empty() {
+        let base =
+            analyze::measure::baseline_functions(&a.baselines, &a.vmlinux, &table, &options)?;
+        for m in &mut runs {
+            m.apply_baseline(&base, a.baselines.len(), a.subtract_baseline);
+        }
     }
     let mut out = io::stdout().lock();
+    if let [m] = runs.as_slice() {
+        if let Some(dir) = &a.output {
+            report::files::write_result_dir(m, dir)?;
+        }
+        if a.json {
+            serde_json::to_writer(&mut out, &report::json::measurement(m))?;
+            writeln!(out)?;
+        } else {
+            report::terminal::measurement(m, &mut out)?;
+        }
+        return Ok(());
+    }
+    let combined = analyze::runs::combine(&runs);
+    if let Some(dir) = &a.output {
+        report::files::write_runs_dir(&runs, &combined, dir)?;
+    }
     if a.json {
-        serde_json::to_writer(&mut out, &report::json::measurement(&m))?;
+        serde_json::to_writer(&mut out, &report::json::runs(&runs, &combined))?;
         writeln!(out)?;
     } else {
-        report::terminal::measurement(&m, &mut out)?;
+        report::terminal::runs(&runs, &combined, &mut out)?;
     }
     Ok(())
 }

@@ -171,3 +171,113 @@ fn steady_capture_reaches_steady_state_at_the_second_run() {
     .unwrap();
     assert_eq!(j["steady_state"]["reached"], false);
 }
+
+/// Two separate captures of the same redis workload (linux-6.1/redis and
+/// runtimes/native): union and intersection are the set union and
+/// intersection of the per-run function tables; mean, stddev and CV follow
+/// from the per-run HAPs.
+#[test]
+fn repeated_runs_union_intersection_and_spread() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = shared_traces().join("linux-6.1/redis/trace.txt.zst");
+    let b = shared_traces().join("linux-6.1/runtimes/native/trace.txt.zst");
+    let vm = vmlinux();
+    let out = hap_ok(&[
+        "analyze",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--vmlinux",
+        vm.to_str().unwrap(),
+        "--json",
+        "-o",
+        dir.path().to_str().unwrap(),
+    ]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let read = |run: &str| -> std::collections::BTreeMap<String, u64> {
+        let csv = std::fs::read_to_string(dir.path().join(run).join("functions.csv")).unwrap();
+        csv.lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[0].to_string(), f[12].parse().unwrap_or(0))
+            })
+            .collect()
+    };
+    let (ra, rb) = (read("run-1"), read("run-2"));
+    let union: BTreeSet<&String> = ra.keys().chain(rb.keys()).collect();
+    let inter: Vec<&String> = ra.keys().filter(|k| rb.contains_key(*k)).collect();
+    let lines_of = |k: &String| {
+        ra.get(k)
+            .copied()
+            .unwrap_or(0)
+            .max(rb.get(k).copied().unwrap_or(0))
+    };
+    assert_eq!(
+        j["union"]["functions"].as_u64().unwrap() as usize,
+        union.len()
+    );
+    assert_eq!(
+        j["intersection"]["functions"].as_u64().unwrap() as usize,
+        inter.len()
+    );
+    assert_eq!(
+        j["union"]["lines"].as_u64().unwrap(),
+        union.iter().map(|k| lines_of(k)).sum::<u64>()
+    );
+    assert_eq!(
+        j["intersection"]["lines"].as_u64().unwrap(),
+        inter.iter().map(|k| lines_of(k)).sum::<u64>()
+    );
+    let h: Vec<f64> = j["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["hap"].as_f64().unwrap())
+        .collect();
+    let mean = (h[0] + h[1]) / 2.0;
+    let sd = (((h[0] - mean).powi(2) + (h[1] - mean).powi(2)) / 1.0).sqrt();
+    assert!((j["hap_mean"].as_f64().unwrap() - mean).abs() < 1e-9);
+    assert!((j["hap_cv"].as_f64().unwrap() - sd / mean).abs() < 1e-9);
+    assert!(dir.path().join("runs.json").is_file());
+}
+
+/// A baseline run's functions are reported apart and, with
+/// --subtract-baseline, leave the HAP: the subtracted lines are exactly the
+/// lines of the rows flagged in_baseline.
+#[test]
+fn baseline_functions_are_subtracted() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = shared_traces().join("linux-6.1/redis/trace.txt.zst");
+    let base = shared_traces().join("linux-6.1/fileio/trace.txt.zst");
+    let vm = vmlinux();
+    let (_, plain) = function_set(&t, &[]);
+    let out = hap_ok(&[
+        "analyze",
+        t.to_str().unwrap(),
+        "--vmlinux",
+        vm.to_str().unwrap(),
+        "--baseline",
+        base.to_str().unwrap(),
+        "--subtract-baseline",
+        "--json",
+        "-o",
+        dir.path().to_str().unwrap(),
+    ]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let csv = std::fs::read_to_string(dir.path().join("functions.csv")).unwrap();
+    let (mut flagged, mut flagged_lines) = (0u64, 0u64);
+    for l in csv.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        if f[14] == "true" {
+            flagged += 1;
+            flagged_lines += f[12].parse::<u64>().unwrap_or(0);
+        }
+    }
+    assert!(flagged > 0);
+    assert_eq!(j["baseline"]["functions"].as_u64().unwrap(), flagged);
+    assert_eq!(j["baseline"]["lines"].as_u64().unwrap(), flagged_lines);
+    assert_eq!(
+        j["lines"].as_u64().unwrap() + flagged_lines,
+        plain["lines"].as_u64().unwrap()
+    );
+}

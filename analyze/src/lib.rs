@@ -12,6 +12,7 @@ pub mod cache;
 mod error;
 pub mod measure;
 pub mod resolve;
+pub mod runs;
 pub mod select;
 pub mod steady;
 pub mod symbols;

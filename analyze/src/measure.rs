@@ -89,7 +89,7 @@ pub struct Measurement {
     pub without_lines: u64,
     /// Names of the unresolved functions, sorted.
     pub unresolved_names: Vec<String>,
-    /// Sum of `lines` over counted rows.
+    /// Sum of `lines` over counted rows (without baseline functions when subtracted).
     pub lines: u64,
     /// Sum of `code_lines` over counted rows.
     pub code_lines: u64,
@@ -107,6 +107,8 @@ pub struct Measurement {
     pub steady: Steady,
     /// Thread ids selected as the workload.
     pub selected_pids: Vec<i32>,
+    /// Functions shared with baseline runs.
+    pub baseline: BaselineUse,
 }
 
 /// Read the trace at `trace` and measure it against `table`.
@@ -155,6 +157,7 @@ pub fn measure(
         ambiguous_policy: options.ambiguous,
         steady: steady_state(&[], &SelectStats::default(), options.steady),
         selected_pids,
+        baseline: BaselineUse::default(),
     };
     for u in &uses {
         let rows = resolver.resolve(u, options.ambiguous);
@@ -162,10 +165,7 @@ pub fn measure(
         match cands {
             0 => {
                 m.unresolved += 1;
-                m.unresolved_names.push(match &u.module {
-                    Some(md) => format!("{} [{md}]", u.name),
-                    None => u.name.clone(),
-                });
+                m.unresolved_names.push(u.key());
             }
             n => {
                 m.resolved += 1;
@@ -180,18 +180,101 @@ pub fn measure(
                 }
             }
         }
-        for r in &rows {
-            if let Some(s) = &r.symbol {
-                m.lines += u64::from(s.lines.unwrap_or(0));
-                m.code_lines += u64::from(s.code_lines.unwrap_or(0));
-            }
-        }
         m.rows.extend(rows);
     }
     m.unresolved_names.sort();
     m.steady = steady_state(&m.rows, &m.selection, options.steady);
-    m.hap = m.lines as f64 * m.bug_density / 1000.0;
+    m.recount();
     Ok(m)
+}
+
+impl Measurement {
+    /// Recompute `lines`, `code_lines` and `hap` from the rows, leaving out
+    /// rows of baseline functions when the baseline is subtracted.
+    pub fn recount(&mut self) {
+        let counted = self
+            .rows
+            .iter()
+            .filter(|r| !(self.baseline.subtracted && r.in_baseline));
+        let syms: Vec<_> = counted.filter_map(|r| r.symbol.as_ref()).collect();
+        self.lines = syms.iter().map(|s| u64::from(s.lines.unwrap_or(0))).sum();
+        self.code_lines = syms
+            .iter()
+            .map(|s| u64::from(s.code_lines.unwrap_or(0)))
+            .sum();
+        self.hap = self.lines as f64 * self.bug_density / 1000.0;
+    }
+
+    /// Mark the functions that the baseline runs also call, and with
+    /// `subtract`, leave them out of the HAP.
+    pub fn apply_baseline(
+        &mut self,
+        baseline: &std::collections::HashSet<String>,
+        traces: usize,
+        subtract: bool,
+    ) {
+        let mut functions = std::collections::HashSet::new();
+        let mut lines = 0;
+        for r in &mut self.rows {
+            r.in_baseline = baseline.contains(&r.traced.key());
+            if r.in_baseline {
+                functions.insert(r.traced.key());
+                lines += r.symbol.as_ref().and_then(|s| s.lines).map_or(0, u64::from);
+            }
+        }
+        self.baseline = BaselineUse {
+            traces,
+            functions: functions.len() as u64,
+            lines,
+            subtracted: subtract,
+        };
+        self.recount();
+    }
+}
+
+/// What the baseline runs explained.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BaselineUse {
+    /// Baseline traces given.
+    pub traces: usize,
+    /// Traced functions the baseline also calls.
+    pub functions: u64,
+    /// Their lines.
+    pub lines: u64,
+    /// Whether they were left out of `lines` and `hap`.
+    pub subtracted: bool,
+}
+
+/// Measure several traces of one kernel in parallel (results in input order).
+pub fn measure_all(
+    traces: &[PathBuf],
+    vmlinux: &Path,
+    table: &SymbolTable,
+    options: &Options,
+) -> Result<Vec<Measurement>, Error> {
+    use rayon::prelude::*;
+    traces
+        .par_iter()
+        .map(|t| measure(t, vmlinux, table, options))
+        .collect()
+}
+
+/// The functions baseline runs (an idle or empty run of the same setup) call:
+/// every task but idle and tracing tools, with the same interrupt and window
+/// settings as `options`.
+pub fn baseline_functions(
+    traces: &[PathBuf],
+    vmlinux: &Path,
+    table: &SymbolTable,
+    options: &Options,
+) -> Result<std::collections::HashSet<String>, Error> {
+    let mut o = options.clone();
+    o.selection.tasks = crate::tasks::TaskFilter::default();
+    let runs = measure_all(traces, vmlinux, table, &o)?;
+    Ok(runs
+        .iter()
+        .flat_map(|m| m.rows.iter().map(|r| r.traced.key()))
+        .collect())
 }
 
 /// Lower-case hex of `bytes`.

@@ -35,6 +35,8 @@ pub struct FunctionRow {
     pub candidates: u32,
     /// The symbol counted for this row (`None` when unresolved or skipped).
     pub symbol: Option<Symbol>,
+    /// A baseline run calls this function too.
+    pub in_baseline: bool,
 }
 
 /// Name index over a symbol table.
@@ -81,6 +83,7 @@ impl<'a> Resolver<'a> {
             traced: traced.clone(),
             candidates: n,
             symbol: symbol.cloned(),
+            in_baseline: false,
         };
         match (n, policy) {
             (0, _) => vec![row(None)],

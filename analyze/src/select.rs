@@ -113,6 +113,16 @@ pub struct FunctionUse {
     pub first_event: u64,
 }
 
+impl FunctionUse {
+    /// The identity of a traced function: its name, or `name [module]`.
+    pub fn key(&self) -> String {
+        match &self.module {
+            Some(m) => format!("{} [{m}]", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
 /// An [`EventSink`] that gathers the workload's unique functions.
 #[derive(Debug)]
 pub struct Collector {

@@ -151,6 +151,7 @@ mod tests {
             },
             candidates: 0,
             symbol: None,
+            in_baseline: false,
         }
     }
 

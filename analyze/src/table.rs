@@ -91,7 +91,7 @@ pub fn symbols_frame(table: &SymbolTable) -> PolarsResult<DataFrame> {
 /// One row per traced function: `function`, `module`, `events`,
 /// `first_ts_ns`, `first_event`, `candidates`, then the symbol columns
 /// prefixed `symbol_` except `file`, `start_line`, `end_line`, `lines`,
-/// `code_lines` which keep their names.
+/// `code_lines` which keep their names, then `in_baseline`.
 pub fn functions_frame(m: &Measurement) -> PolarsResult<DataFrame> {
     let rows = &m.rows;
     let mut cols = vec![
@@ -134,6 +134,10 @@ pub fn functions_frame(m: &Measurement) -> PolarsResult<DataFrame> {
         c.rename(new.into());
     }
     cols.extend(sym);
+    cols.push(Column::new(
+        "in_baseline".into(),
+        rows.iter().map(|r| r.in_baseline).collect::<Vec<_>>(),
+    ));
     DataFrame::new(rows.len(), cols)
 }
 

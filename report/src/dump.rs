@@ -317,9 +317,15 @@ mod tests {
             ..Event::default()
         };
         let l = line(&mut Dumper::default(), &e);
-        assert!(l.ends_with("funcgraph_exit:       + 12.345 us  |      }\n"), "{l:?}");
+        assert!(
+            l.ends_with("funcgraph_exit:       + 12.345 us  |      }\n"),
+            "{l:?}"
+        );
         e.event = "funcgraph_entry";
         let l = line(&mut Dumper::default(), &e);
-        assert!(l.ends_with("funcgraph_entry:                   |      f() {\n"), "{l:?}");
+        assert!(
+            l.ends_with("funcgraph_entry:                   |      f() {\n"),
+            "{l:?}"
+        );
     }
 }

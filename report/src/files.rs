@@ -22,3 +22,18 @@ pub fn write_result_dir(m: &Measurement, dir: &Path) -> Result<(), Error> {
         .map_err(|e| Error::table(&json, e))?;
     ingest::atomic::write_all(&json, text.as_bytes()).map_err(|e| Error::io(&json, e))
 }
+
+/// Write each run into `dir/run-N/` and the combined figures into `dir/runs.json`.
+pub fn write_runs_dir(
+    runs: &[Measurement],
+    combined: &analyze::runs::Runs,
+    dir: &Path,
+) -> Result<(), Error> {
+    for (i, m) in runs.iter().enumerate() {
+        write_result_dir(m, &dir.join(format!("run-{}", i + 1)))?;
+    }
+    let json = dir.join("runs.json");
+    let text = serde_json::to_string_pretty(&crate::json::runs(runs, combined))
+        .map_err(|e| Error::table(&json, e))?;
+    ingest::atomic::write_all(&json, text.as_bytes()).map_err(|e| Error::io(&json, e))
+}

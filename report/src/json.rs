@@ -1,5 +1,6 @@
 //! The machine-readable result: one JSON object per analysis.
 
+use analyze::runs::{FunctionSet, Runs};
 use analyze::Measurement;
 use serde_json::{json, Value};
 
@@ -38,6 +39,12 @@ pub fn measurement(m: &Measurement) -> Value {
         "code_lines": m.code_lines,
         "bug_density": m.bug_density,
         "hap": m.hap,
+        "baseline": {
+            "traces": m.baseline.traces,
+            "functions": m.baseline.functions,
+            "lines": m.baseline.lines,
+            "subtracted": m.baseline.subtracted,
+        },
         "steady_state": {
             "reached": m.steady.reached,
             "at_seconds": m.steady.at_seconds,
@@ -52,5 +59,21 @@ pub fn measurement(m: &Measurement) -> Value {
         "first_kept_ns": m.selection.first_kept_ns,
         "last_kept_ns": m.selection.last_kept_ns,
         "span_seconds": (m.selection.last_kept_ns - m.selection.first_kept_ns) as f64 / 1e9,
+    })
+}
+
+fn set(s: &FunctionSet) -> Value {
+    json!({ "functions": s.functions, "lines": s.lines, "hap": s.hap })
+}
+
+/// The JSON object for several runs of one workload.
+pub fn runs(runs: &[Measurement], combined: &Runs) -> Value {
+    json!({
+        "runs": runs.iter().map(measurement).collect::<Vec<_>>(),
+        "union": set(&combined.union),
+        "intersection": set(&combined.intersection),
+        "hap_mean": combined.hap_mean,
+        "hap_stddev": combined.hap_stddev,
+        "hap_cv": combined.hap_cv,
     })
 }

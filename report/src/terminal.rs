@@ -2,6 +2,7 @@
 
 use std::io::{self, Write};
 
+use analyze::runs::Runs;
 use analyze::Measurement;
 
 /// How many unresolved names to list before eliding.
@@ -83,6 +84,21 @@ pub fn measurement(m: &Measurement, w: &mut impl Write) -> io::Result<()> {
         m.hap, m.bug_density
     )?;
     steady(m, w)?;
+    let b = &m.baseline;
+    if b.traces > 0 {
+        writeln!(
+            w,
+            "baseline  {} functions ({} lines) also called by {} baseline run(s){}",
+            b.functions,
+            b.lines,
+            b.traces,
+            if b.subtracted {
+                "; left out of lines and HAP"
+            } else {
+                "; included (--subtract-baseline leaves them out)"
+            }
+        )?;
+    }
     if !m.unresolved_names.is_empty() {
         let shown: Vec<&str> = m
             .unresolved_names
@@ -124,4 +140,42 @@ fn steady(m: &Measurement, w: &mut impl Write) -> io::Result<()> {
              a longer run may reach more kernel code"
         ),
     }
+}
+
+/// Print a table of several runs and their union, intersection and spread.
+pub fn runs(runs: &[Measurement], c: &Runs, w: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        w,
+        "{:>4} {:>10} {:>10} {:>10} {:>8}  trace",
+        "run", "functions", "lines", "HAP", "steady"
+    )?;
+    for (i, m) in runs.iter().enumerate() {
+        writeln!(
+            w,
+            "{:>4} {:>10} {:>10} {:>10.3} {:>8}  {}",
+            i + 1,
+            m.functions,
+            m.lines,
+            m.hap,
+            if m.steady.reached { "yes" } else { "no" },
+            m.trace_path.display()
+        )?;
+    }
+    writeln!(
+        w,
+        "union        {} functions, {} lines, HAP {:.3}",
+        c.union.functions, c.union.lines, c.union.hap
+    )?;
+    writeln!(
+        w,
+        "intersection {} functions, {} lines, HAP {:.3}",
+        c.intersection.functions, c.intersection.lines, c.intersection.hap
+    )?;
+    writeln!(
+        w,
+        "HAP          mean {:.3}, stddev {:.3}, coefficient of variation {:.2} %",
+        c.hap_mean,
+        c.hap_stddev,
+        c.hap_cv * 100.0
+    )
 }
