@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo fmt --all --check
+cargo clippy --workspace --all-targets --release --locked -- -D warnings
 cargo test --workspace --release --locked

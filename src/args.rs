@@ -22,7 +22,7 @@ pub enum Command {
     /// Build the per-function symbol table (file, line span, lines) of a vmlinux.
     Symbols(SymbolsArgs),
     /// Measure a trace: unique functions, source lines and HAP.
-    Analyze(AnalyzeArgs),
+    Analyze(Box<AnalyzeArgs>),
 }
 
 /// `hap ingest`.

@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Ingest(a) => ingest(a),
         Command::Symbols(a) => symbols(a),
-        Command::Analyze(a) => analyze(a),
+        Command::Analyze(a) => analyze(*a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

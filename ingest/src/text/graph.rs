@@ -44,25 +44,17 @@ pub struct GraphParser {
     exit_name: String,
 }
 
-/// What one line was.
-#[derive(Debug, PartialEq, Eq)]
-pub enum GraphLine<'a> {
-    /// An entry or exit event.
-    Event(Event<'a>),
-    /// A banner or comment line with no event.
-    Skip,
-}
-
 const IRQ_ENTER: [&str; 2] = ["irq_enter_rcu", "irq_enter"];
 const IRQ_EXIT: [&str; 2] = ["irq_exit_rcu", "irq_exit"];
 
 impl GraphParser {
-    /// Parse one line; `Err(())` if it is not in the function_graph layout.
+    /// Parse one line: `Ok(None)` for banners and comments, `Err(())` if it is
+    /// not in the function_graph layout.
     /// Names in the returned event borrow from `line` or from the parser's stack.
-    pub fn parse_line<'a>(&'a mut self, line: &'a str) -> Result<GraphLine<'a>, ()> {
+    pub fn parse_line<'a>(&'a mut self, line: &'a str) -> Result<Option<Event<'a>>, ()> {
         let t = line.trim();
         if t.is_empty() || t.starts_with('#') || t.starts_with("---") || t.contains(" => ") {
-            return Ok(GraphLine::Skip);
+            return Ok(None);
         }
         let bar = line.rfind('|').ok_or(())?;
         let body = &line[bar + 1..];
@@ -93,7 +85,7 @@ impl GraphParser {
         let depth = (indent.saturating_sub(2) / 2) as u32;
         let text = body.trim();
         if text.starts_with("/*") {
-            return Ok(GraphLine::Skip); // trace_marker comment
+            return Ok(None); // trace_marker comment
         }
         if self.cpus.len() <= cpu as usize {
             self.cpus.resize(cpu as usize + 1, CpuState::default());
@@ -139,7 +131,7 @@ impl GraphParser {
                 None if !self.exit_name.is_empty() => Some(self.exit_name.as_str()),
                 None => None,
             };
-            return Ok(GraphLine::Event(event));
+            return Ok(Some(event));
         }
         let (name, leaf) = if let Some(n) = text.strip_suffix("() {") {
             (n, false)
@@ -166,7 +158,7 @@ impl GraphParser {
         let (name, module) = split_module(name);
         event.function = Some(name);
         event.module = module;
-        Ok(GraphLine::Event(event))
+        Ok(Some(event))
     }
 }
 
@@ -227,7 +219,7 @@ mod tests {
         let mut p = GraphParser::default();
         let mut got = Vec::new();
         for l in SAMPLE.lines() {
-            if let GraphLine::Event(e) = p.parse_line(l).unwrap() {
+            if let Some(e) = p.parse_line(l).unwrap() {
                 let f = e.flags.unwrap();
                 got.push((
                     e.event.to_string(),
@@ -278,7 +270,7 @@ mod tests {
         let mut p = GraphParser::default();
         let l = "   10.298637 |   0)     sh-140     | # 2372.429 us |  } /* x64_sys_call */";
         match p.parse_line(l).unwrap() {
-            GraphLine::Event(e) => {
+            Some(e) => {
                 assert_eq!(
                     (e.ts_ns, e.pid, e.comm, e.function),
                     (10_298_637_000, 140, "sh", Some("x64_sys_call"))
@@ -295,7 +287,7 @@ mod tests {
         let l =
             "   10.3 |   1)   mkdir-141    |   2.000 us    |      virtblk_add_req [virtio_blk]();";
         match p.parse_line(l).unwrap() {
-            GraphLine::Event(e) => assert_eq!(
+            Some(e) => assert_eq!(
                 (e.function, e.module, e.depth),
                 (Some("virtblk_add_req"), Some("virtio_blk"), Some(2))
             ),

@@ -117,13 +117,13 @@ pub fn parse(
         }
         if let Some(g) = graph.as_mut() {
             match g.parse_line(text) {
-                Ok(graph::GraphLine::Event(ev)) => {
+                Ok(Some(ev)) => {
                     in_header = false;
                     stats.events += 1;
                     sink.event(&ev)
                         .map_err(|e| e.with_path(path).at(Location::Line(lineno)))?;
                 }
-                Ok(graph::GraphLine::Skip) => {}
+                Ok(None) => {}
                 Err(()) => bad_line(&mut stats, options, lineno, text, path)?,
             }
             continue;
