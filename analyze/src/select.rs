@@ -5,7 +5,7 @@
 //! [`Collector`] keeps only the selected tasks' process-context events and
 //! says how many it excluded and why.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use ingest::{Event, EventSink};
 
@@ -141,7 +141,7 @@ impl Collector {
             tasks: Tasks::new(selection.tasks.clone()),
             started: !selection.from_first_syscall,
             selection,
-            index: HashMap::new(),
+            index: HashMap::default(),
             functions: Vec::new(),
             stats: SelectStats::default(),
         }

@@ -16,7 +16,9 @@
 //! Tracing tools (`trace-cmd`) are never the workload unless named by
 //! `--comm` or `--pid`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use ingest::Event;
 use regex::Regex;
@@ -64,19 +66,21 @@ pub struct Tasks {
     seen: HashSet<i32>,
     /// Selected pids, for `--include-threads`.
     selected: HashSet<i32>,
+    /// The last event's pid and decision: consecutive events are mostly one task's.
+    last: Option<(i32, Box<str>, bool)>,
 }
 
 impl Tasks {
     /// Start with `filter`.
     pub fn new(filter: TaskFilter) -> Tasks {
-        let followed = HashSet::new();
         Tasks {
             filter,
-            decided: HashMap::new(),
-            followed,
+            decided: HashMap::default(),
+            followed: HashSet::default(),
             pending_forks: VecDeque::new(),
-            seen: HashSet::new(),
-            selected: HashSet::new(),
+            seen: HashSet::default(),
+            selected: HashSet::default(),
+            last: None,
         }
     }
 
@@ -89,6 +93,12 @@ impl Tasks {
 
     /// Record what `e` says about forks, then decide whether its task is the workload.
     pub fn observe(&mut self, e: &Event<'_>) -> bool {
+        // Fast path: the same task as the last event, and nothing fork-related.
+        if let Some((pid, comm, d)) = &self.last {
+            if *pid == e.pid && **comm == *e.comm && !self.filter.follow_forks && e.tgid.is_none() {
+                return *d;
+            }
+        }
         let first_sight = self.seen.insert(e.pid);
         if self.filter.follow_forks {
             self.learn_forks(e, first_sight);
@@ -96,6 +106,13 @@ impl Tasks {
         let selected = self.decide(e);
         if selected {
             self.selected.insert(e.pid);
+        }
+        match &mut self.last {
+            Some((pid, comm, d)) if **comm == *e.comm => {
+                *pid = e.pid;
+                *d = selected;
+            }
+            last => *last = Some((e.pid, e.comm.into(), selected)),
         }
         selected
     }

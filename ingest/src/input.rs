@@ -1,10 +1,10 @@
-//! Opening a trace: transparent gzip/zstd decompression, content hashing and
-//! format sniffing, so every parser reads plain bytes from a `BufRead`.
+//! Opening a trace: transparent gzip/zstd decompression, content hashing (on
+//! a second thread, off the parsing path) and format sniffing, so every parser
+//! reads plain bytes from a `BufRead`.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
@@ -67,22 +67,6 @@ impl TraceKind {
     }
 }
 
-/// Read-through hasher: every byte read from the file also feeds SHA-256.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Arc<Mutex<Sha256>>,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Ok(mut h) = self.hasher.lock() {
-            h.update(&buf[..n]);
-        }
-        Ok(n)
-    }
-}
-
 /// An opened trace: decompressed, buffered bytes plus what was learned on the way.
 pub struct Input {
     /// Decompressed content.
@@ -91,7 +75,8 @@ pub struct Input {
     pub compression: Compression,
     /// Kind of trace inside.
     pub kind: TraceKind,
-    hasher: Arc<Mutex<Sha256>>,
+    /// SHA-256 of the stored file, computed on another thread while parsing.
+    hasher: Option<std::thread::JoinHandle<io::Result<String>>>,
 }
 
 impl std::fmt::Debug for Input {
@@ -107,14 +92,7 @@ impl Input {
     /// Open `path`, detecting compression and trace kind.
     pub fn open(path: &Path) -> Result<Input, Error> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let hasher = Arc::new(Mutex::new(Sha256::new()));
-        let mut raw = BufReader::with_capacity(
-            1 << 20,
-            HashingReader {
-                inner: file,
-                hasher: Arc::clone(&hasher),
-            },
-        );
+        let mut raw = BufReader::with_capacity(1 << 20, file);
         let compression = Compression::sniff(raw.fill_buf().map_err(|e| Error::io(path, e))?);
         let mut reader: Box<dyn BufRead + Send> = match compression {
             Compression::None => Box::new(raw),
@@ -129,6 +107,8 @@ impl Input {
             }
         };
         let kind = TraceKind::sniff(reader.fill_buf().map_err(|e| Error::io(path, e))?);
+        let owned = path.to_path_buf();
+        let hasher = Some(std::thread::spawn(move || sha256_file(&owned)));
         Ok(Input {
             reader,
             compression,
@@ -137,21 +117,33 @@ impl Input {
         })
     }
 
-    /// Hex SHA-256 of the stored bytes read so far. Call after the reader is drained
-    /// (see [`Input::drain`]) to hash the whole file.
-    pub fn sha256_hex(&self) -> String {
-        let digest = match self.hasher.lock() {
-            Ok(h) => h.clone().finalize(),
-            Err(_) => return String::new(),
-        };
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+    /// Hex SHA-256 of the stored file (waits for the hashing thread).
+    pub fn sha256_hex(&mut self, path: &Path) -> Result<String, Error> {
+        match self.hasher.take().map(|h| h.join()) {
+            Some(Ok(Ok(hex))) => Ok(hex),
+            Some(Ok(Err(e))) => Err(Error::io(path, e)),
+            _ => Err(Error::io(path, io::Error::other("hashing thread failed"))),
+        }
     }
+}
 
-    /// Read and discard whatever is left, so the hash covers the whole file.
-    pub fn drain(&mut self, path: &Path) -> Result<(), Error> {
-        io::copy(&mut self.reader, &mut io::sink()).map_err(|e| Error::io(path, e))?;
-        Ok(())
+/// SHA-256 of a whole file, hex.
+fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
     }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// Refuse inputs a text parser cannot read, with a message naming the format.

@@ -85,8 +85,7 @@ pub fn read_trace(
                 ..TraceInfo::default()
             };
             let stats = text::parse(&mut input.reader, path, &options.text, &mut info, sink)?;
-            input.drain(path)?;
-            info.source_sha256 = input.sha256_hex();
+            info.source_sha256 = input.sha256_hex(path)?;
             Ok(ReadSummary {
                 info,
                 events: stats.events,

@@ -20,6 +20,30 @@
 
 use crate::event::{Event, IrqFlags};
 
+/// Byte offset of the first `": "` (faster than a substring search: `:` is rare).
+fn find_colon_space(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut from = 0;
+    while let Some(i) = b[from..].iter().position(|&c| c == b':') {
+        let at = from + i;
+        if b.get(at + 1) == Some(&b' ') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// Byte offset of the last ASCII space or tab.
+fn rfind_space(s: &str) -> Option<usize> {
+    s.as_bytes().iter().rposition(|&c| c == b' ' || c == b'\t')
+}
+
+/// Byte offset of the first ASCII space or tab.
+fn find_space(s: &str) -> Option<usize> {
+    s.as_bytes().iter().position(|&c| c == b' ' || c == b'\t')
+}
+
 /// A parsed line.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line<'a> {
@@ -62,9 +86,9 @@ fn parse_event(line: &str) -> Option<Event<'_>> {
     let (task, tgid) = split_tgid(&line[..task_end])?;
     let (comm, pid) = split_task(task)?;
     // `rest` is "[flags] timestamp: body"
-    let colon = rest.find(": ")?;
+    let colon = find_colon_space(rest)?;
     let before = rest[..colon].trim_end();
-    let (flags_in_rest, ts_text) = match before.rfind(char::is_whitespace) {
+    let (flags_in_rest, ts_text) = match rfind_space(before) {
         Some(i) => (Some(before[..i].trim()), &before[i + 1..]),
         None => (None, before.trim_start()),
     };
@@ -122,11 +146,11 @@ fn split_cpu(line: &str) -> Option<(usize, u32, Option<&str>, &str)> {
     }
     // Latency form (`trace-cmd report -l`): "COMM-PID  0d....  ts: ...": the
     // token after the task is CPU digits immediately followed by flags.
-    let colon = line.find(": ")?;
+    let colon = find_colon_space(line)?;
     let head = line[..colon].trim_end();
-    let ts_start = head.rfind(char::is_whitespace)? + 1;
+    let ts_start = rfind_space(head)? + 1;
     let head = head[..ts_start].trim_end();
-    let tok_start = head.rfind(char::is_whitespace)? + 1;
+    let tok_start = rfind_space(head)? + 1;
     let tok = &head[tok_start..];
     let ndig = tok.bytes().take_while(|b| b.is_ascii_digit()).count();
     if ndig == 0 || ndig == tok.len() {
@@ -233,7 +257,7 @@ fn fill_body<'a>(event: &mut Event<'a>, body: &'a str) {
     let body = body.trim();
     // trace-cmd report names the event ("function: name"); ftrace's function
     // tracer does not ("name <-parent").
-    let first_end = body.find(char::is_whitespace).unwrap_or(body.len());
+    let first_end = find_space(body).unwrap_or(body.len());
     let (name, rest) = match body[..first_end].strip_suffix(':') {
         Some(name) => (name, body[first_end..].trim_start()),
         None => ("function", body),
@@ -244,12 +268,21 @@ fn fill_body<'a>(event: &mut Event<'a>, body: &'a str) {
         return;
     }
     // `options/func-repeats` appends "(repeats: N, last_ts: T)" to the line.
-    let rest = match rest.rfind(" (repeats:") {
-        Some(i) if rest.ends_with(')') => rest[..i].trim_end(),
-        _ => rest,
+    let rest = match rest
+        .ends_with(')')
+        .then(|| rest.rfind(" (repeats:"))
+        .flatten()
+    {
+        Some(i) => rest[..i].trim_end(),
+        None => rest,
     };
-    let (func, parent) = match rest.split_once(" <-") {
-        Some((f, p)) => (f.trim_end(), Some(p.trim_start_matches('-').trim())),
+    // " <-parent" (ftrace) or " <-- parent" (trace-cmd): `<` is rare, find it bytewise.
+    let arrow = rest.as_bytes().windows(3).position(|w| w == b" <-");
+    let (func, parent) = match arrow {
+        Some(i) => (
+            rest[..i].trim_end(),
+            Some(rest[i + 3..].trim_start_matches('-').trim()),
+        ),
         None => (rest, None),
     };
     let (func, module) = split_module(func);
