@@ -92,7 +92,7 @@ fn output_dir_has_one_row_per_function_and_the_same_json() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "function,module,events,first_ts_ns,first_event,candidates,symbol_name,symbol_address,symbol_size,file,start_line,end_line,lines,code_lines,in_baseline"
+        "function,module,events,first_ts_ns,first_event,candidates,symbol_name,symbol_address,symbol_size,file,start_line,end_line,lines,code_lines,in_baseline,caller,syscall"
     );
     assert_eq!(lines.count() as u64, printed["functions"].as_u64().unwrap());
     assert!(out.join("functions.parquet").is_file());

@@ -281,3 +281,48 @@ fn baseline_functions_are_subtracted() {
         plain["lines"].as_u64().unwrap()
     );
 }
+
+/// The same on the function_graph capture of redis (comm truncated to 7
+/// characters by the graph tracer): the fork calls appear as
+/// `wake_up_new_task() {` entries and `schedule_tail() {` first entries.
+#[test]
+fn forks_are_followed_in_function_graph_text() {
+    let trace = shared_traces().join("linux-6.1/redis/trace_graph.txt.zst");
+    let awk = r#"NF >= 4 && !/^#/ {
+        task = $2; sub(/^ *[0-9]+\) */, "", task); sub(/ *$/, "", task)
+        n = split(task, parts, "-"); pid = parts[n]
+        f = $NF; gsub(/^ +/, "", f)
+        first = !(pid in seen); seen[pid] = 1
+        if (task ~ /^redis-s-/) sel[pid] = 1
+        if (index(f, "wake_up_new_task() {") == 1) q[qt++] = pid
+        else if (first && index(f, "schedule_tail()") == 1 && qh < qt) { parent = q[qh++]; if (parent in sel) sel[pid] = 1 }
+    }
+    END { for (p in sel) print p }"#;
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "zstdcat '{}' | awk -F'|' '{awk}' | sort -n",
+            trace.display()
+        ))
+        .output()
+        .unwrap();
+    let pids: Vec<i32> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(
+        pids,
+        vec![141, 144, 145, 146, 147],
+        "redis-server and its bio_* and jemalloc threads"
+    );
+    let (by_comm, j) = function_set(&trace, &["--comm", "^redis-s", "--follow-forks"]);
+    assert_eq!(j["pids"], serde_json::json!(pids));
+    let pid_args: Vec<String> = pids
+        .iter()
+        .flat_map(|p| ["--pid".to_string(), p.to_string()])
+        .collect();
+    let pid_refs: Vec<&str> = pid_args.iter().map(String::as_str).collect();
+    let (by_pid, _) = function_set(&trace, &pid_refs);
+    assert_eq!(by_comm, by_pid);
+}

@@ -109,6 +109,20 @@ pub struct Measurement {
     pub selected_pids: Vec<i32>,
     /// Functions shared with baseline runs.
     pub baseline: BaselineUse,
+    /// Functions and lines by the system call they first ran under, most lines first
+    /// (`None`: outside any system call, e.g. page faults, signal delivery, exit).
+    pub syscalls: Vec<SyscallShare>,
+}
+
+/// The kernel code first reached under one system call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyscallShare {
+    /// Entry function (`__x64_sys_read`), or `None` outside system calls.
+    pub syscall: Option<String>,
+    /// Functions first called under it.
+    pub functions: u64,
+    /// Their lines.
+    pub lines: u64,
 }
 
 /// Read the trace at `trace` and measure it against `table`.
@@ -158,6 +172,7 @@ pub fn measure(
         steady: steady_state(&[], &SelectStats::default(), options.steady),
         selected_pids,
         baseline: BaselineUse::default(),
+        syscalls: Vec::new(),
     };
     for u in &uses {
         let rows = resolver.resolve(u, options.ambiguous);
@@ -203,6 +218,30 @@ impl Measurement {
             .map(|s| u64::from(s.code_lines.unwrap_or(0)))
             .sum();
         self.hap = self.lines as f64 * self.bug_density / 1000.0;
+        let mut by: std::collections::BTreeMap<Option<&str>, (u64, u64)> = Default::default();
+        for r in self
+            .rows
+            .iter()
+            .filter(|r| !(self.baseline.subtracted && r.in_baseline))
+        {
+            let e = by.entry(r.traced.syscall.as_deref()).or_default();
+            e.0 += 1;
+            e.1 += r.symbol.as_ref().and_then(|s| s.lines).map_or(0, u64::from);
+        }
+        let mut shares: Vec<SyscallShare> = by
+            .into_iter()
+            .map(|(k, (functions, lines))| SyscallShare {
+                syscall: k.map(str::to_string),
+                functions,
+                lines,
+            })
+            .collect();
+        shares.sort_by(|a, b| {
+            b.lines
+                .cmp(&a.lines)
+                .then_with(|| a.syscall.cmp(&b.syscall))
+        });
+        self.syscalls = shares;
     }
 
     /// Mark the functions that the baseline runs also call, and with

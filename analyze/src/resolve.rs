@@ -125,6 +125,8 @@ mod tests {
             events: 1,
             first_ts_ns: 0,
             first_event: 0,
+            caller: None,
+            syscall: None,
         }
     }
 

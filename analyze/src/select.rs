@@ -60,6 +60,12 @@ impl Selection {
     }
 }
 
+/// Functions that end a system call on the way back to user space.
+const SYSCALL_EXITS: [&str; 2] = [
+    "syscall_exit_to_user_mode_prepare",
+    "syscall_exit_to_user_mode",
+];
+
 /// Is `name` a system call's entry function?
 pub fn is_syscall_entry(name: &str) -> bool {
     const PREFIXES: [&str; 6] = [
@@ -111,6 +117,11 @@ pub struct FunctionUse {
     pub first_ts_ns: i64,
     /// Index (0-based, among kept events) of its first kept event.
     pub first_event: u64,
+    /// Its caller at the first kept event (the trace's parent column, or the
+    /// enclosing call of a function_graph trace).
+    pub caller: Option<String>,
+    /// The system call it first ran under (`__x64_sys_read`, …), if any.
+    pub syscall: Option<String>,
 }
 
 impl FunctionUse {
@@ -127,6 +138,11 @@ impl FunctionUse {
 #[derive(Debug)]
 pub struct Collector {
     selection: Selection,
+    /// Per pid: the system call in progress (entry function name).
+    in_syscall: HashMap<i32, Box<str>>,
+    /// Per task: names of the open function_graph calls, by depth (the
+    /// graph tracer's depth is per task, so context switches keep it).
+    graph_stacks: HashMap<i32, Vec<String>>,
     tasks: Tasks,
     started: bool,
     index: HashMap<Box<str>, usize>,
@@ -139,6 +155,8 @@ impl Collector {
     pub fn new(selection: Selection) -> Collector {
         Collector {
             tasks: Tasks::new(selection.tasks.clone()),
+            in_syscall: HashMap::default(),
+            graph_stacks: HashMap::default(),
             started: !selection.from_first_syscall,
             selection,
             index: HashMap::default(),
@@ -155,6 +173,42 @@ impl Collector {
     /// Pids selected as the workload so far (sorted).
     pub fn selected_pids(&self) -> Vec<i32> {
         self.tasks.selected_pids()
+    }
+
+    /// Follow system calls per task and function_graph nesting per CPU.
+    fn track_calls(&mut self, e: &Event<'_>, name: &str) {
+        if is_syscall_entry(name) && name != "x64_sys_call" {
+            // `__x64_sys_read`, or `__do_sys_getpid` for argument-less calls
+            // (their `__x64_sys_` wrapper is not traced), whichever comes first.
+            if !self.in_syscall.contains_key(&e.pid) {
+                self.in_syscall.insert(e.pid, name.into());
+            }
+        } else if SYSCALL_EXITS.contains(&name) {
+            self.in_syscall.remove(&e.pid);
+        }
+        if let (Some(depth), "funcgraph_entry") = (e.depth, e.event) {
+            let stack = self.graph_stacks.entry(e.pid).or_default();
+            let d = depth as usize;
+            if stack.len() <= d {
+                stack.resize(d + 1, String::new());
+            }
+            stack[d].clear();
+            stack[d].push_str(name);
+            stack.truncate(d + 1);
+        }
+    }
+
+    /// The caller of this call: the trace's parent, or the enclosing
+    /// function_graph call (after [`Collector::track_calls`] saw the event).
+    fn caller_of(&self, e: &Event<'_>) -> Option<String> {
+        match (e.depth, e.event) {
+            (Some(depth), "funcgraph_entry") => {
+                let p = (depth as usize).checked_sub(1)?;
+                let name = self.graph_stacks.get(&e.pid)?.get(p)?;
+                (!name.is_empty()).then(|| name.clone())
+            }
+            _ => e.parent.map(str::to_string),
+        }
     }
 
     fn in_window(&self, index: u64, ts_ns: i64) -> bool {
@@ -177,45 +231,45 @@ impl EventSink for Collector {
         let in_window = self.in_window(index, e.ts_ns);
         // Fork bookkeeping sees every event, even outside the window.
         let task_selected = e.pid != 0 && self.tasks.observe(e);
-        let s = &mut self.stats;
         // A call is a `function` event or a function_graph entry; graph exits
         // and every other event are not calls.
         let name = match (e.event, e.function) {
             ("function" | "funcgraph_entry", Some(name)) => name,
             _ => {
-                s.other_events += 1;
+                self.stats.other_events += 1;
                 return Ok(());
             }
         };
         if e.pid == 0 {
-            s.excluded_idle += 1;
+            self.stats.excluded_idle += 1;
             return Ok(());
         }
         if !task_selected {
-            s.excluded_task += 1;
+            self.stats.excluded_task += 1;
             return Ok(());
         }
+        self.track_calls(e, name);
         if !self.started && is_syscall_entry(name) {
             self.started = true;
         }
         if !in_window || !self.started {
-            s.excluded_window += 1;
+            self.stats.excluded_window += 1;
             return Ok(());
         }
         match e.flags {
             Some(f) if f.in_interrupt() && !self.selection.include_irq => {
-                s.excluded_irq += 1;
+                self.stats.excluded_irq += 1;
                 return Ok(());
             }
             Some(_) => {}
-            None => s.irq_unknown += 1,
+            None => self.stats.irq_unknown += 1,
         }
-        let kept = s.events_kept;
+        let kept = self.stats.events_kept;
         if kept == 0 {
-            s.first_kept_ns = e.ts_ns;
+            self.stats.first_kept_ns = e.ts_ns;
         }
-        s.last_kept_ns = e.ts_ns;
-        s.events_kept += 1;
+        self.stats.last_kept_ns = e.ts_ns;
+        self.stats.events_kept += 1;
         // Key: the name, or `name [module]` for module functions. Look up by
         // borrowed key; allocate only for a function not seen before.
         let module_key;
@@ -236,6 +290,8 @@ impl EventSink for Collector {
                     events: 1,
                     first_ts_ns: e.ts_ns,
                     first_event: kept,
+                    caller: self.caller_of(e),
+                    syscall: self.in_syscall.get(&e.pid).map(|s| s.to_string()),
                 });
             }
         }

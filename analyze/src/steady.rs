@@ -148,6 +148,8 @@ mod tests {
                 events: 1,
                 first_ts_ns: (ts_s * 1e9) as i64,
                 first_event,
+                caller: None,
+                syscall: None,
             },
             candidates: 0,
             symbol: None,

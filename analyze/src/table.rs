@@ -91,7 +91,7 @@ pub fn symbols_frame(table: &SymbolTable) -> PolarsResult<DataFrame> {
 /// One row per traced function: `function`, `module`, `events`,
 /// `first_ts_ns`, `first_event`, `candidates`, then the symbol columns
 /// prefixed `symbol_` except `file`, `start_line`, `end_line`, `lines`,
-/// `code_lines` which keep their names, then `in_baseline`.
+/// `code_lines` which keep their names, then `in_baseline`, `caller`, `syscall`.
 pub fn functions_frame(m: &Measurement) -> PolarsResult<DataFrame> {
     let rows = &m.rows;
     let mut cols = vec![
@@ -137,6 +137,18 @@ pub fn functions_frame(m: &Measurement) -> PolarsResult<DataFrame> {
     cols.push(Column::new(
         "in_baseline".into(),
         rows.iter().map(|r| r.in_baseline).collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "caller".into(),
+        rows.iter()
+            .map(|r| r.traced.caller.as_deref())
+            .collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "syscall".into(),
+        rows.iter()
+            .map(|r| r.traced.syscall.as_deref())
+            .collect::<Vec<_>>(),
     ));
     DataFrame::new(rows.len(), cols)
 }

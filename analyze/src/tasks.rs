@@ -120,7 +120,12 @@ impl Tasks {
     fn learn_forks(&mut self, e: &Event<'_>, first_sight: bool) {
         let parent_selected =
             |s: &Self, pid: i32| s.selected.contains(&pid) || s.followed.contains(&pid);
-        match (e.event, e.function) {
+        // Only calls count: a function_graph exit also carries the function's name.
+        let call = match e.event {
+            "function" | "funcgraph_entry" => e.function,
+            _ => None,
+        };
+        match (e.event, call) {
             ("sched_process_fork", _) => {
                 if let (Some(parent), Some(child)) =
                     (field(e.info, "pid="), field(e.info, "child_pid="))
@@ -247,6 +252,20 @@ mod tests {
         assert!(t.observe(&call(217, "bio_close_file", "vfs_write")));
         assert!(!t.observe(&call(218, "sh", "schedule_tail")));
         assert_eq!(t.selected_pids(), vec![214, 217]);
+        // A function_graph exit of wake_up_new_task is not a second fork.
+        let mut t = Tasks::new(comm_filter("^sh$", true));
+        let entry = Event {
+            event: "funcgraph_entry",
+            ..call(1, "sh", "wake_up_new_task")
+        };
+        let exit = Event {
+            event: "funcgraph_exit",
+            ..call(1, "sh", "wake_up_new_task")
+        };
+        t.observe(&entry);
+        t.observe(&exit);
+        assert!(t.observe(&call(2, "sh", "schedule_tail")));
+        assert!(!t.observe(&call(3, "x", "schedule_tail")));
         // Without --follow-forks the thread is not the workload.
         let mut t = Tasks::new(comm_filter("^redis-server$", false));
         t.observe(&call(214, "redis-server", "wake_up_new_task"));

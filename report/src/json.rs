@@ -45,6 +45,9 @@ pub fn measurement(m: &Measurement) -> Value {
             "lines": m.baseline.lines,
             "subtracted": m.baseline.subtracted,
         },
+        "syscalls": m.syscalls.iter().map(|s| json!({
+            "syscall": s.syscall, "functions": s.functions, "lines": s.lines,
+        })).collect::<Vec<_>>(),
         "steady_state": {
             "reached": m.steady.reached,
             "at_seconds": m.steady.at_seconds,

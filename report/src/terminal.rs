@@ -84,6 +84,21 @@ pub fn measurement(m: &Measurement, w: &mut impl Write) -> io::Result<()> {
         m.hap, m.bug_density
     )?;
     steady(m, w)?;
+    let top: Vec<String> = m
+        .syscalls
+        .iter()
+        .take(8)
+        .map(|s| {
+            format!(
+                "{} {}",
+                s.syscall.as_deref().unwrap_or("(no syscall)"),
+                s.lines
+            )
+        })
+        .collect();
+    if !top.is_empty() {
+        writeln!(w, "syscalls  lines first reached under: {}", top.join(", "))?;
+    }
     let b = &m.baseline;
     if b.traces > 0 {
         writeln!(

@@ -19,8 +19,12 @@
 //!   the span ends at that body's `}`; otherwise the function has no
 //!   literal body (`TRACE_EVENT(...)`, `PMU_FORMAT_ATTR(event, "...")`,
 //!   `DEFINE_SHOW_ATTRIBUTE(x)`) and the span ends on the line of the
-//!   invocation's closing `)`. Either way the function is flagged with a
-//!   macro kind, see [`macro_kind`].
+//!   invocation's closing `)`. When another `(` follows, the macro yields
+//!   the function's name (`int LZO_SAFE(lzo1x_1_compress)(...) {`) and the
+//!   rest is read as a plain definition. Either way the function is flagged
+//!   with a macro kind, see [`macro_kind`]; a lower-case "macro" directly
+//!   heading a body is the function itself under another spelling (`#define
+//!   do_epoll_pwait do_compat_epoll_pwait`) and is flagged `renamed`.
 //!
 //! **Conditionals.** Preprocessor lines never count braces. Inside the scan
 //! only one branch of each `#if`/`#ifdef`/`#ifndef` is read: the first one,
@@ -31,7 +35,7 @@
 //! one consistent configuration, so braces balanced per branch stay
 //! balanced.
 
-use super::lex::{is_ident, Cond, LineKind, Lexed};
+use super::lex::{identifier_list, idents, is_ident, Cond, Lexed, LineKind};
 
 /// Reads significant bytes of a [`Lexed`] file from a position on,
 /// skipping directive lines and the conditional branches not followed.
@@ -136,7 +140,9 @@ impl<'a> Cursor<'a> {
 
     /// Consume the rest of an identifier whose first byte was just read.
     fn skip_ident(&mut self) {
-        let text = self.lx.line(self.line.min(self.lx.line_count().saturating_sub(1)));
+        let text = self
+            .lx
+            .line(self.line.min(self.lx.line_count().saturating_sub(1)));
         while self.col < text.len() && is_ident(text[self.col]) {
             self.col += 1;
         }
@@ -169,25 +175,59 @@ pub(crate) struct Span {
 
 /// Identifiers followed by `(` that are not the macro generating a function.
 const NOT_MACROS: &[&str] = &[
-    "__attribute__", "__attribute", "__section", "__aligned", "__printf", "__scanf",
-    "__alloc_size", "__must_hold", "__acquires", "__releases", "__diag_push",
-    "if", "for", "while", "switch", "return", "sizeof", "typeof", "__typeof__",
-    "defined", "asm", "__asm__",
+    "__attribute__",
+    "__attribute",
+    "__section",
+    "__aligned",
+    "__printf",
+    "__scanf",
+    "__alloc_size",
+    "__must_hold",
+    "__acquires",
+    "__releases",
+    "__diag_push",
+    "if",
+    "for",
+    "while",
+    "switch",
+    "return",
+    "sizeof",
+    "typeof",
+    "__typeof__",
+    "defined",
+    "asm",
+    "__asm__",
+];
+
+/// Functions the tracepoint machinery generates for each event or class.
+const TRACE_PREFIXES: &[&str] = &[
+    "__traceiter_",
+    "trace_event_raw_event_",
+    "perf_trace_",
+    "trace_raw_output_",
+    "__bpf_trace_",
+    "trace_event_get_offsets_",
 ];
 
 /// Kind of a macro-generated function, from the macro and symbol names:
-/// `syscall` (`SYSCALL_DEFINEn`, `COMPAT_SYSCALL_DEFINEn`), `trace_event`
-/// (`TRACE_EVENT*`, `DEFINE_EVENT*`, `DECLARE_EVENT_CLASS*`), `bpf_call`
+/// `syscall` (`SYSCALL_DEFINEn`, `COMPAT_SYSCALL_DEFINEn`, `COND_SYSCALL`
+/// stubs), `trace_event` (`TRACE_EVENT*`, `DEFINE_EVENT*`,
+/// `DECLARE_EVENT_CLASS*`, or any wrapper generating `__traceiter_*`,
+/// `perf_trace_*`, ... functions), `bpf_call`
 /// (`BPF_CALL_n`), `attribute` (a macro with `ATTR` in its name, or a
 /// `*_show`/`*_store`/`show_*`/`store_*` symbol), `define` (other
 /// `DEFINE_*`/`DECLARE_*` helpers) and `macro` for anything else.
 pub(crate) fn macro_kind(macro_name: &str, base: &str) -> &'static str {
     let m = macro_name;
-    if m.starts_with("SYSCALL_DEFINE") || m.starts_with("COMPAT_SYSCALL_DEFINE") {
+    if ["SYSCALL_DEFINE", "COMPAT_SYSCALL_DEFINE", "COND_SYSCALL"]
+        .iter()
+        .any(|p| m.starts_with(p))
+    {
         "syscall"
     } else if ["TRACE_EVENT", "DEFINE_EVENT", "DECLARE_EVENT_CLASS"]
         .iter()
         .any(|p| m.starts_with(p))
+        || TRACE_PREFIXES.iter().any(|p| base.starts_with(p))
     {
         "trace_event"
     } else if m.starts_with("BPF_CALL") {
@@ -206,46 +246,14 @@ pub(crate) fn macro_kind(macro_name: &str, base: &str) -> &'static str {
     }
 }
 
-/// Identifiers of a blanked line with the column after each.
-fn idents(line: &[u8]) -> impl Iterator<Item = (&[u8], usize)> {
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        while i < line.len() {
-            if is_ident(line[i]) && !line[i].is_ascii_digit() && (i == 0 || !is_ident(line[i - 1])) {
-                let s = i;
-                while i < line.len() && is_ident(line[i]) {
-                    i += 1;
-                }
-                return Some((&line[s..i], i));
-            }
-            i += 1;
-        }
-        None
-    })
-}
-
-/// Whether a parameter list (blanked, between the parentheses) is an
-/// old-style identifier list such as `a, b`.
-fn identifier_list(params: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(params);
-    text.trim() != "void"
-        && !text.trim().is_empty()
-        && text.split(',').all(|p| {
-            let p = p.trim();
-            !p.is_empty() && p.bytes().all(is_ident) && !p.as_bytes()[0].is_ascii_digit()
-        })
-}
-
 /// Find the span of the function whose name is on 1-based line `decl`
 /// (see the module docs). `base` is the symbol's name up to its first `.`.
 pub(crate) fn find(lx: &Lexed, decl: u32, base: &str) -> Result<Span, Miss> {
-    let i = (decl as usize).checked_sub(1).ok_or(Miss::NoLine)?;
-    if i >= lx.line_count() {
-        return Err(Miss::NoLine);
-    }
-    if matches!(lx.kinds[i], LineKind::Directive(_)) {
+    let kind = lx.kind(decl).ok_or(Miss::NoLine)?;
+    if matches!(kind, LineKind::Directive(_)) {
         return Err(Miss::NoName);
     }
+    let i = decl as usize - 1;
     let line = lx.line(i);
     for (word, col) in idents(line) {
         if word != base.as_bytes() {
@@ -267,14 +275,32 @@ pub(crate) fn find(lx: &Lexed, decl: u32, base: &str) -> Result<Span, Miss> {
             continue;
         }
         cur.next();
-        let kind = Some(macro_kind(&name, base));
         let (close, _) = cur.close(b'(', b')', false).ok_or(Miss::Unbalanced)?;
-        if cur.peek() == Some(b'{') {
-            cur.next();
-            let (end, _) = cur.close(b'{', b'}', false).ok_or(Miss::Unbalanced)?;
-            return Ok(span(end, kind, true));
+        match cur.peek() {
+            Some(b'{') => {
+                // A lower-case "macro" heading a body is the function
+                // itself, spelled under another name.
+                let lower = word.iter().any(u8::is_ascii_lowercase);
+                let kind = if lower {
+                    "renamed"
+                } else {
+                    macro_kind(&name, base)
+                };
+                cur.next();
+                let (end, _) = cur.close(b'{', b'}', false).ok_or(Miss::Unbalanced)?;
+                return Ok(span(end, Some(kind), true));
+            }
+            // `LZO_SAFE(name)(params) {`: the macro yields the name.
+            Some(b'(') => {
+                cur.next();
+                let found = plain(cur)?;
+                return Ok(Span {
+                    macro_kind: Some(macro_kind(&name, base)),
+                    ..found
+                });
+            }
+            _ => return Ok(span(close, Some(macro_kind(&name, base)), false)),
         }
-        return Ok(span(close, kind, false));
     }
     Err(Miss::NoName)
 }
@@ -337,9 +363,9 @@ foo(struct file *file,
 int bar;
 ";
         assert_eq!(at(src, 2, "foo"), Ok((9, None, true)));
-        // Another name at the line: read as a macro heading a body (symbol
-        // names rewritten by a macro are spelled differently).
-        assert_eq!(at(src, 2, "bar"), Ok((9, Some("macro"), true)));
+        // Another name at the line: the function spelled under another
+        // name (`#define bar foo`).
+        assert_eq!(at(src, 2, "bar"), Ok((9, Some("renamed"), true)));
         assert_eq!(at(src, 1, "foo"), Err(Miss::NoName));
         assert_eq!(at(src, 99, "foo"), Err(Miss::NoLine));
     }
@@ -398,7 +424,8 @@ int f(int x)
         // First branch of #ifdef, the #else of #if 0: 15.
         assert_eq!(at(src, 1, "f"), Ok((15, None, true)));
         // The function sits in the first branch of an outer conditional.
-        let outer = "#ifdef A\nint g(void) {\n\treturn 1;\n#else\nint g(void) {\n\treturn 0;\n#endif\n}\n";
+        let outer =
+            "#ifdef A\nint g(void) {\n\treturn 1;\n#else\nint g(void) {\n\treturn 0;\n#endif\n}\n";
         assert_eq!(at(outer, 2, "g"), Ok((8, None, true)));
     }
 
@@ -443,28 +470,127 @@ module_param_cb(x, &ops, &x, 0644)
 DEFINE_IDTENTRY_RAW(exc_int3)
 {
 }
+static int LZO_SAFE(lzo1x_1_compress)(const unsigned char *in,
+\t\tsize_t in_len) __cold
+{
+\treturn 0;
+}
+COND_SYSCALL(io_uring_setup);
 ";
         let ev = Some("trace_event");
-        assert_eq!(at(src, 1, "trace_event_raw_event_sched_wakeup_template"), Ok((8, ev, false)));
+        assert_eq!(
+            at(src, 1, "trace_event_raw_event_sched_wakeup_template"),
+            Ok((8, ev, false))
+        );
         assert_eq!(at(src, 10, "perf_trace_sched_waking"), Ok((12, ev, false)));
-        assert_eq!(at(src, 14, "state_show"), Ok((14, Some("attribute"), false)));
-        assert_eq!(at(src, 15, "event_show"), Ok((15, Some("attribute"), false)));
-        assert_eq!(at(src, 16, "stats_open"), Ok((16, Some("attribute"), false)));
+        assert_eq!(
+            at(src, 14, "state_show"),
+            Ok((14, Some("attribute"), false))
+        );
+        assert_eq!(
+            at(src, 15, "event_show"),
+            Ok((15, Some("attribute"), false))
+        );
+        assert_eq!(
+            at(src, 16, "stats_open"),
+            Ok((16, Some("attribute"), false))
+        );
         assert_eq!(at(src, 22, "exc_int3"), Ok((24, Some("define"), true)));
         assert_eq!(at(src, 17, "bpf_get"), Ok((20, Some("bpf_call"), true)));
         assert_eq!(at(src, 21, "x_set"), Ok((21, Some("macro"), false)));
+        assert_eq!(
+            at(src, 25, "lzo1x_1_compress_safe"),
+            Ok((29, Some("macro"), true))
+        );
+        assert_eq!(
+            at(src, 30, "__x64_sys_io_uring_setup"),
+            Ok((30, Some("syscall"), false))
+        );
         assert_eq!(at(src, 2, "x"), Err(Miss::NoName));
+        // A wrapper of DEFINE_EVENT (include/trace/events/xen.h).
+        assert_eq!(
+            macro_kind("DEFINE_XEN_MC_BATCH", "__traceiter_xen_mc_batch"),
+            "trace_event"
+        );
+        assert_eq!(macro_kind("DEFINE_XEN_MC_BATCH", "xen_mc_batch"), "define");
     }
 
     #[test]
     fn unbalanced_and_odd_input() {
-        assert_eq!(at("int f(void) {\n\treturn 0;\n", 1, "f"), Err(Miss::Unbalanced));
+        assert_eq!(
+            at("int f(void) {\n\treturn 0;\n", 1, "f"),
+            Err(Miss::Unbalanced)
+        );
         assert_eq!(at("int f(void\n", 1, "f"), Err(Miss::Unbalanced));
         assert_eq!(at("#define f(x) { x }\n", 1, "f"), Err(Miss::NoName));
         assert_eq!(at("", 1, "f"), Err(Miss::NoLine));
         assert_eq!(at("x", 0, "f"), Err(Miss::NoLine));
-        for junk in ["{{{{", "}}}}", "\"", "'", "/*", "f(", "f()", "f() }", "\u{0}f(){"] {
+        for junk in [
+            "{{{{",
+            "}}}}",
+            "\"",
+            "'",
+            "/*",
+            "f(",
+            "f()",
+            "f() }",
+            "\u{0}f(){",
+        ] {
             let _ = at(junk, 1, "f");
+        }
+    }
+
+    #[test]
+    fn random_input_never_panics() {
+        let alphabet: &[&str] = &[
+            "f",
+            "(",
+            ")",
+            "{",
+            "}",
+            ";",
+            ",",
+            "=",
+            "\"",
+            "'",
+            "\\",
+            "/*",
+            "*/",
+            "//",
+            "\n",
+            "#if 0\n",
+            "#ifdef X\n",
+            "#else\n",
+            "#elif Y\n",
+            "#endif\n",
+            "#define M \\\n",
+            " ",
+            "\t",
+            "int ",
+            "SYSCALL_DEFINE1",
+            "\r\n",
+            "é",
+            "\u{0}",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..500 {
+            let mut src = String::new();
+            for _ in 0..80 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                src.push_str(alphabet[(seed % alphabet.len() as u64) as usize]);
+            }
+            let lx = Lexed::new(&src);
+            for line in 0..=lx.line_count() as u32 + 1 {
+                if let Ok(span) = find(&lx, line, "f") {
+                    assert!(
+                        span.end >= line && span.end as usize <= lx.line_count(),
+                        "{src:?}"
+                    );
+                }
+                assert!(lx.nloc(line, line + 3) <= 4);
+            }
         }
     }
 }

@@ -5,6 +5,18 @@
 //! about: `PATH: Missing kernel Makefile (...)`. Nothing in this module
 //! panics on odd input: unreadable or non-UTF-8 source files are read
 //! lossily or reported, never unwrapped.
+//!
+//! Where each error comes from:
+//!
+//! | operation | error |
+//! |---|---|
+//! | `SourceTree::open` | `Missing kernel source tree`, `Missing kernel Makefile`, `Missing MAINTAINERS file` (with the setup hint) |
+//! | `SourceTree::read` | `Missing source file`, `Invalid source file: <io error>`, `Invalid source path: not inside the tree` |
+//! | `Maintainers::load` | `Missing MAINTAINERS file`, `Invalid MAINTAINERS file: no sections` |
+//!
+//! `refine` and `Maintainers::parse` never fail: a file that cannot be
+//! read leaves its functions with their DWARF spans, lines that cannot be
+//! understood are skipped.
 
 use std::fmt;
 use std::io;
@@ -47,7 +59,11 @@ impl SourceError {
     }
 
     /// A [`SourceError::Invalid`] about `path`.
-    pub(crate) fn invalid(path: &Path, thing: &'static str, detail: impl fmt::Display) -> SourceError {
+    pub(crate) fn invalid(
+        path: &Path,
+        thing: &'static str,
+        detail: impl fmt::Display,
+    ) -> SourceError {
         SourceError::Invalid {
             path: path.to_path_buf(),
             thing,
@@ -63,6 +79,12 @@ impl SourceError {
         } else {
             SourceError::invalid(path, thing, err)
         }
+    }
+
+    /// Whether the error is about something absent (as opposed to present
+    /// but unusable): callers may then point at `scripts/setup.sh`.
+    pub fn is_missing(&self) -> bool {
+        matches!(self, SourceError::Missing { .. })
     }
 
     /// The path the error is about.
@@ -106,8 +128,16 @@ mod tests {
             "/k/Makefile: Missing kernel Makefile (run scripts/setup.sh to unpack the kernel sources)"
         );
         assert_eq!(e.path(), Path::new("/k/Makefile"));
-        let e = SourceError::invalid(Path::new("/k/MAINTAINERS"), "MAINTAINERS file", "no sections");
-        assert_eq!(e.to_string(), "/k/MAINTAINERS: Invalid MAINTAINERS file: no sections");
+        assert!(e.is_missing());
+        let e = SourceError::invalid(
+            Path::new("/k/MAINTAINERS"),
+            "MAINTAINERS file",
+            "no sections",
+        );
+        assert_eq!(
+            e.to_string(),
+            "/k/MAINTAINERS: Invalid MAINTAINERS file: no sections"
+        );
         let nf = io::Error::new(io::ErrorKind::NotFound, "gone");
         assert_eq!(
             SourceError::io(Path::new("a.c"), "source file", &nf).to_string(),

@@ -92,7 +92,8 @@ impl Lexed {
             } else {
                 (Cond::Other, true)
             };
-            let (mut has_code, mut has_comment) = (false, matches!(state, State::Block | State::Line));
+            let (mut has_code, mut has_comment) =
+                (false, matches!(state, State::Block | State::Line));
             let mut j = 0;
             while j < line.len() {
                 let c = line[j];
@@ -234,6 +235,36 @@ pub(crate) fn is_ident(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
+/// Identifiers of a blanked line with the column after each.
+pub(crate) fn idents(line: &[u8]) -> impl Iterator<Item = (&[u8], usize)> {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < line.len() {
+            if is_ident(line[i]) && !line[i].is_ascii_digit() && (i == 0 || !is_ident(line[i - 1]))
+            {
+                let s = i;
+                while i < line.len() && is_ident(line[i]) {
+                    i += 1;
+                }
+                return Some((&line[s..i], i));
+            }
+            i += 1;
+        }
+        None
+    })
+}
+
+/// Whether a parameter list (blanked, between the parentheses) is an
+/// old-style identifier list such as `a, b`.
+pub(crate) fn identifier_list(params: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(params);
+    text.trim() != "void"
+        && !text.trim().is_empty()
+        && text.split(',').all(|p| {
+            let p = p.trim();
+            !p.is_empty() && p.bytes().all(is_ident) && !p.as_bytes()[0].is_ascii_digit()
+        })
+}
 
 #[cfg(test)]
 mod tests {
@@ -289,7 +320,12 @@ int y;";
         let c: Vec<LineKind> = (1..=9).map(|n| lx.kind(n).unwrap()).collect();
         use Cond::*;
         let want = [IfZero, If, If, Else, Else, Endif, If, IfZero, If];
-        assert_eq!(c, want.iter().map(|&k| LineKind::Directive(k)).collect::<Vec<_>>());
+        assert_eq!(
+            c,
+            want.iter()
+                .map(|&k| LineKind::Directive(k))
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -299,6 +335,10 @@ int y;";
         assert_eq!(lx.line(0), b"int a;");
         assert_eq!(lx.kind(3), Some(LineKind::Code));
         assert_eq!(lx.nloc(1, 3), 3);
+        let words: Vec<&[u8]> = idents(b"static int 9x foo_1(a, b)").map(|w| w.0).collect();
+        assert_eq!(words, [&b"static"[..], b"int", b"foo_1", b"a", b"b"]);
+        assert!(identifier_list(b"a, b") && identifier_list(b" x "));
+        assert!(!identifier_list(b"void") && !identifier_list(b"int a") && !identifier_list(b""));
         let empty = Lexed::new("");
         assert_eq!((empty.line_count(), empty.nloc(1, 10)), (0, 0));
         let trailing = Lexed::new("a\n\n");

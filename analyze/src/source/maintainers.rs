@@ -23,10 +23,12 @@
 //! *last* matching line (get_maintainer.pl overwrites a hash entry per line):
 //! for `F:` the number of `/` in the pattern, plus one when it does not end
 //! in `/`, or -1 for patterns starting with `*` (THE REST's `*` and `*/`);
-//! for `N:` 0. The highest weight wins: the most specific path. Ties, which
-//! get_maintainer.pl leaves to Perl's hash order, go to the section that
-//! comes first in MAINTAINERS. THE REST (weight -1) thus wins only when
-//! nothing else matches.
+//! for `N:` 0. The highest weight wins: the most specific path. THE REST
+//! (weight -1) thus wins only when nothing else matches. get_maintainer.pl
+//! lists tied sections in Perl's hash order, which changes from run to run;
+//! here a tie goes to the pattern with the longer literal part (`F:
+//! fs/aio.c` before `F: fs/*` for `fs/aio.c`: AIO rather than FILESYSTEMS),
+//! then to the section that comes first in MAINTAINERS.
 //!
 //! **Speed.** Patterns are indexed by their literal prefix (up to the first
 //! wildcard), so a path is tested only against the patterns whose prefix it
@@ -95,12 +97,17 @@ impl Maintainers {
     /// get_maintainer.pl does.
     pub fn load(tree_root: &Path) -> Result<Maintainers, SourceError> {
         let path = tree_root.join("MAINTAINERS");
-        let bytes = std::fs::read(&path).map_err(|e| SourceError::io(&path, "MAINTAINERS file", &e))?;
+        let bytes =
+            std::fs::read(&path).map_err(|e| SourceError::io(&path, "MAINTAINERS file", &e))?;
         let text = String::from_utf8_lossy(&bytes);
         let is_dir = |p: &str| tree_root.join(p).is_dir();
         let m = Maintainers::build(&text, Some(&is_dir));
         if m.titles.is_empty() {
-            return Err(SourceError::invalid(&path, "MAINTAINERS file", "no sections"));
+            return Err(SourceError::invalid(
+                &path,
+                "MAINTAINERS file",
+                "no sections",
+            ));
         }
         Ok(m)
     }
@@ -190,12 +197,12 @@ impl Maintainers {
     }
 
     /// Every matching section with its weight, best first (the order of
-    /// `get_maintainer.pl --subsystem`, ties by position in the file).
+    /// `get_maintainer.pl --subsystem`; ties broken as the module docs say).
     pub fn ranked(&self, file: &str) -> Vec<(&str, i32)> {
-        let mut hits: Vec<(u32, i32)> = self.matches(file).into_iter().collect();
+        let mut hits: Vec<(u32, Rank)> = self.matches(file).into_iter().collect();
         hits.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         hits.into_iter()
-            .map(|(s, w)| (self.titles[s as usize].as_str(), w))
+            .map(|(s, r)| (self.titles[s as usize].as_str(), r.weight))
             .collect()
     }
 
@@ -206,20 +213,24 @@ impl Maintainers {
             .map(|(s, _)| s)
     }
 
-    /// Section → weight of its last matching line, excluded sections removed.
-    fn matches(&self, file: &str) -> HashMap<u32, i32> {
-        let mut last: HashMap<u32, (u32, i32)> = HashMap::new();
+    /// Section → rank of its last matching line, excluded sections removed.
+    fn matches(&self, file: &str) -> HashMap<u32, Rank> {
+        let mut last: HashMap<u32, (u32, Rank)> = HashMap::new();
         let mut excluded: Vec<u32> = Vec::new();
-        let mut note = |section: u32, order: u32, weight: i32| {
-            let e = last.entry(section).or_insert((order, weight));
+        let mut note = |section: u32, order: u32, rank: Rank| {
+            let e = last.entry(section).or_insert((order, rank));
             if order >= e.0 {
-                *e = (order, weight);
+                *e = (order, rank);
             }
         };
         let slashes = file.bytes().filter(|&b| b == b'/').count();
-        let ends: Vec<usize> = (0..=file.len()).filter(|&k| file.is_char_boundary(k)).collect();
+        let ends: Vec<usize> = (0..=file.len())
+            .filter(|&k| file.is_char_boundary(k))
+            .collect();
         for k in ends {
-            let Some(ids) = self.by_prefix.get(&file[..k]) else { continue };
+            let Some(ids) = self.by_prefix.get(&file[..k]) else {
+                continue;
+            };
             for &id in ids {
                 let p = &self.patterns[id as usize];
                 if !p.matches(file, slashes) {
@@ -228,19 +239,38 @@ impl Maintainers {
                 if p.exclude {
                     excluded.push(p.section);
                 } else {
-                    note(p.section, p.order, p.weight);
+                    let rank = Rank {
+                        weight: p.weight,
+                        literal: k,
+                    };
+                    note(p.section, p.order, rank);
                 }
             }
         }
         for n in self.names.matches(file).iter() {
             let (section, order) = self.name_lines[n];
-            note(section, order, 0);
+            note(
+                section,
+                order,
+                Rank {
+                    weight: 0,
+                    literal: 0,
+                },
+            );
         }
         last.into_iter()
             .filter(|(s, _)| !excluded.contains(s))
-            .map(|(s, (_, w))| (s, w))
+            .map(|(s, (_, r))| (s, r))
             .collect()
     }
+}
+
+/// How well a section matches a path: get_maintainer.pl's weight, then,
+/// for ties, the length of the matching pattern's literal part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Rank {
+    weight: i32,
+    literal: usize,
 }
 
 impl Pattern {
@@ -264,8 +294,16 @@ impl Pattern {
 }
 
 /// One `F:`/`X:` value converted as get_maintainer.pl does.
-fn pattern(value: &str, section: u32, order: u32, exclude: bool, is_dir: Option<&dyn Fn(&str) -> bool>) -> Pattern {
-    let wild = value.contains(['*', '?', '[', ']', '(', ')', '{', '}', '|', '+', '^', '$', '\\']);
+fn pattern(
+    value: &str,
+    section: u32,
+    order: u32,
+    exclude: bool,
+    is_dir: Option<&dyn Fn(&str) -> bool>,
+) -> Pattern {
+    let wild = value.contains([
+        '*', '?', '[', ']', '(', ')', '{', '}', '|', '+', '^', '$', '\\',
+    ]);
     let mut value = value.to_string();
     let mut maybe_dir = false;
     if !wild && !value.contains('.') && !value.ends_with('/') {
@@ -283,7 +321,10 @@ fn pattern(value: &str, section: u32, order: u32, exclude: bool, is_dir: Option<
         slashes as i32 + i32::from(!dir)
     };
     let matcher = if wild {
-        let re = value.replace('.', "\\.").replace('*', ".*").replace('?', ".");
+        let re = value
+            .replace('.', "\\.")
+            .replace('*', ".*")
+            .replace('?', ".");
         match Regex::new(&format!("^{re}")) {
             Ok(r) => Matcher::Regex(r),
             Err(_) => Matcher::Literal(value.clone()),
@@ -314,7 +355,9 @@ fn literal_prefix(re: &str) -> String {
                 out.push('.');
                 chars.next();
             }
-            '.' | '*' | '?' | '[' | ']' | '(' | ')' | '{' | '}' | '|' | '+' | '^' | '$' | '\\' => break,
+            '.' | '*' | '?' | '[' | ']' | '(' | ')' | '{' | '}' | '|' | '+' | '^' | '$' | '\\' => {
+                break
+            }
             c => out.push(c),
         }
     }
@@ -450,7 +493,10 @@ F:\t*/
         assert_eq!(m.ranked("drivers/net/loopback.c")[0], ("SINGLE FILE", 3));
         // Wildcard-free, dot-free: file or directory without a tree.
         assert_eq!(m.subsystem_of("include/linux/mm/x.h"), Some("SINGLE FILE"));
-        assert_eq!(m.subsystem_of("include/linux/mm_types.h"), Some("SINGLE FILE"));
+        assert_eq!(
+            m.subsystem_of("include/linux/mm_types.h"),
+            Some("SINGLE FILE")
+        );
         assert_eq!(m.subsystem_of("include/linux/m.h"), Some("THE REST"));
     }
 
@@ -472,7 +518,10 @@ F:\t*/
     fn areas() {
         assert_eq!(area_of("fs/ext4/inode.c"), "fs/ext4");
         assert_eq!(area_of("fs/read_write.c"), "fs");
-        assert_eq!(area_of("drivers/net/ethernet/intel/e1000/e1000_main.c"), "drivers/net");
+        assert_eq!(
+            area_of("drivers/net/ethernet/intel/e1000/e1000_main.c"),
+            "drivers/net"
+        );
         assert_eq!(area_of("net/ipv4/tcp.c"), "net/ipv4");
         assert_eq!(area_of("arch/x86/kernel/process.c"), "arch/x86");
         assert_eq!(area_of("kernel/sched/core.c"), "kernel");
