@@ -17,12 +17,30 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Convert an ftrace text trace (plain, .gz or .zst) to an events Parquet file.
+    /// Convert a trace (trace.dat, or ftrace text: plain, .gz or .zst) to an events Parquet file.
     Ingest(IngestArgs),
     /// Build the per-function symbol table (file, line span, lines) of a vmlinux.
     Symbols(SymbolsArgs),
     /// Measure a trace: unique functions, source lines and HAP.
     Analyze(Box<AnalyzeArgs>),
+    /// Print a trace (trace.dat, text or events Parquet) one line per event, like `trace-cmd report`.
+    Dump(DumpArgs),
+}
+
+/// `hap dump`.
+#[derive(Debug, clap::Args)]
+pub struct DumpArgs {
+    /// The trace.
+    pub trace: PathBuf,
+    /// Nanosecond timestamps, like `trace-cmd report -t`.
+    #[arg(long)]
+    pub ns: bool,
+    /// Show each function's caller, like `trace-cmd report -O parent=1`.
+    #[arg(long)]
+    pub parent: bool,
+    /// Read this trace.dat instance (buffer) instead of the top one.
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
 }
 
 /// `hap ingest`.

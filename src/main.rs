@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use args::{AmbiguousArg, AnalyzeArgs, Cli, Command, IngestArgs, SymbolsArgs};
+use args::{AmbiguousArg, AnalyzeArgs, Cli, Command, DumpArgs, IngestArgs, SymbolsArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -19,14 +19,12 @@ fn main() -> ExitCode {
         Command::Ingest(a) => ingest(a),
         Command::Symbols(a) => symbols(a),
         Command::Analyze(a) => analyze(*a),
+        Command::Dump(a) => dump(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            if err.chain().any(|c| {
-                c.downcast_ref::<io::Error>()
-                    .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-            }) {
+            if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
             eprintln!("hap: {err:#}");
@@ -39,12 +37,15 @@ fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     let summary =
         ingest::ingest_to_parquet(&a.trace, &a.output, &ingest::Options::strict(a.strict))?;
     let mut err = io::stderr().lock();
+    let source = match summary.text.lines {
+        0 => summary.info.format.clone(),
+        n => format!("{n} lines"),
+    };
     writeln!(
         err,
-        "{}: {} events from {} lines -> {}",
+        "{}: {} events from {source} -> {}",
         a.trace.display(),
         summary.events,
-        summary.text.lines,
         a.output.display()
     )?;
     report_bad_lines(&summary.text, &mut err)?;
@@ -62,6 +63,23 @@ fn report_bad_lines(stats: &ingest::text::TextStats, w: &mut impl Write) -> io::
             writeln!(w, "  line {n}: {l}")?;
         }
     }
+    Ok(())
+}
+
+fn dump(a: DumpArgs) -> anyhow::Result<()> {
+    let mut options = ingest::Options::default();
+    if let Some(name) = &a.instance {
+        options.dat = options.dat.with_instance(name);
+    }
+    let out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let dump_options = report::dump::DumpOptions {
+        ns: a.ns,
+        parent: a.parent,
+        ..Default::default()
+    };
+    let mut sink = report::dump::DumpSink::new(out, dump_options);
+    ingest::read_trace(&a.trace, &options, &ingest::parquet::col::ALL, &mut sink)?;
+    sink.finish()?;
     Ok(())
 }
 
@@ -174,4 +192,20 @@ fn parse_bound(text: &str, what: &str) -> anyhow::Result<analyze::Bound> {
         ns.saturating_mul(1_000_000_000)
     };
     Ok(analyze::Bound::Time(ns))
+}
+
+/// Output closed early (`hap dump … | head`): not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        let io =
+            c.downcast_ref::<io::Error>()
+                .or_else(|| match c.downcast_ref::<ingest::Error>() {
+                    Some(ingest::Error {
+                        kind: ingest::ErrorKind::Io(e),
+                        ..
+                    }) => Some(e),
+                    _ => None,
+                });
+        io.is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
 }

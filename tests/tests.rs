@@ -1,6 +1,7 @@
 //! Integration tests of the `hap` binary: one test binary, one module per area.
 
 mod analyze_real;
+mod dat;
 mod ingest_text;
 mod selection;
 mod shared_traces;

@@ -19,6 +19,21 @@ pub enum Error {
         /// The cause.
         err: std::io::Error,
     },
+    /// The trace was not recorded on this vmlinux.
+    Mismatch {
+        /// The trace.
+        trace: PathBuf,
+        /// The kernel the trace says it ran on (uname), if recorded.
+        trace_kernel: String,
+        /// The vmlinux.
+        vmlinux: PathBuf,
+        /// Its build-id.
+        build_id: String,
+        /// Sampled functions whose addresses agree on one slide.
+        agree: u64,
+        /// Sampled functions.
+        sampled: u64,
+    },
     /// A Parquet or table operation failed.
     Table {
         /// The file.
@@ -53,6 +68,21 @@ impl fmt::Display for Error {
             Error::Symbols(e) => write!(f, "{e}"),
             Error::Io { path, err } => write!(f, "{}: {err}", path.display()),
             Error::Table { path, msg } => write!(f, "{}: {msg}", path.display()),
+            Error::Mismatch {
+                trace,
+                trace_kernel,
+                vmlinux,
+                build_id,
+                agree,
+                sampled,
+            } => write!(
+                f,
+                "{}: not recorded on {}: only {agree} of {sampled} functions traced with an \
+                 address fit one load address (trace kernel: {trace_kernel}; vmlinux build-id \
+                 {build_id}); give the vmlinux of the traced kernel",
+                trace.display(),
+                vmlinux.display()
+            ),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ingest::{text::TextStats, TraceInfo};
 
-use crate::resolve::{Ambiguous, FunctionRow, Resolver};
+use crate::resolve::{estimate_slide, Ambiguous, FunctionRow, Resolver, SlideCheck};
 use crate::select::{Collector, SelectStats, Selection};
 use crate::steady::{steady_state, Steady, SteadyOptions};
 use crate::symbols::SymbolTable;
@@ -109,6 +109,8 @@ pub struct Measurement {
     pub selected_pids: Vec<i32>,
     /// Functions shared with baseline runs.
     pub baseline: BaselineUse,
+    /// How traced addresses fit the vmlinux (KASLR slide), for traces with addresses.
+    pub addresses: SlideCheck,
     /// Functions and lines by the system call they first ran under, most lines first
     /// (`None`: outside any system call, e.g. page faults, signal delivery, exit).
     pub syscalls: Vec<SyscallShare>,
@@ -149,7 +151,32 @@ pub fn measure(
     let summary = ingest::read_trace(trace, &options.ingest, &columns, &mut collector)?;
     let selected_pids = collector.selected_pids();
     let (uses, selection) = collector.finish();
-    let resolver = Resolver::new(table);
+    let check = estimate_slide(&uses, &Resolver::new(table));
+    if !check.matches() {
+        let extra = |k: &str| {
+            summary
+                .info
+                .extra
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        return Err(Error::Mismatch {
+            trace: trace.to_path_buf(),
+            trace_kernel: extra("dat.uname")
+                .or_else(|| extra("dat.kernel_version"))
+                .unwrap_or_else(|| "unknown".into()),
+            vmlinux: vmlinux.to_path_buf(),
+            build_id: table
+                .build_id
+                .as_ref()
+                .map(|b| hex(b))
+                .unwrap_or_else(|| "none".into()),
+            agree: check.agree,
+            sampled: check.sampled,
+        });
+    }
+    let resolver = Resolver::new(table).with_slide(check.slide);
     let mut m = Measurement {
         trace_path: trace.to_path_buf(),
         trace: summary.info,
@@ -172,6 +199,7 @@ pub fn measure(
         steady: steady_state(&[], &SelectStats::default(), options.steady),
         selected_pids,
         baseline: BaselineUse::default(),
+        addresses: check,
         syscalls: Vec::new(),
     };
     for u in &uses {

@@ -39,10 +39,14 @@ pub struct FunctionRow {
     pub in_baseline: bool,
 }
 
-/// Name index over a symbol table.
+/// Name and address index over a symbol table.
 #[derive(Debug)]
 pub struct Resolver<'a> {
     by_name: HashMap<&'a str, Vec<&'a Symbol>>,
+    /// The table's symbols, sorted by address.
+    symbols: &'a [Symbol],
+    /// Runtime address − vmlinux address (the KASLR slide), for traced addresses.
+    slide: u64,
 }
 
 impl<'a> Resolver<'a> {
@@ -52,7 +56,33 @@ impl<'a> Resolver<'a> {
         for s in &table.symbols {
             by_name.entry(s.name.as_str()).or_default().push(s);
         }
-        Resolver { by_name }
+        Resolver {
+            by_name,
+            symbols: &table.symbols,
+            slide: 0,
+        }
+    }
+
+    /// Map traced (runtime) addresses to vmlinux addresses by subtracting `slide`.
+    pub fn with_slide(mut self, slide: u64) -> Resolver<'a> {
+        self.slide = slide;
+        self
+    }
+
+    /// The function whose code contains runtime address `ip` (an alias named
+    /// `name` preferred among symbols at one address).
+    pub fn by_address(&self, ip: u64, name: &str) -> Option<&'a Symbol> {
+        let addr = ip.wrapping_sub(self.slide);
+        // The symbols starting at the greatest address <= addr (aliases share it).
+        let end = self.symbols.partition_point(|s| s.address <= addr);
+        let base = self.symbols.get(end.checked_sub(1)?)?.address;
+        let start = self.symbols[..end].partition_point(|s| s.address < base);
+        let at = &self.symbols[start..end];
+        let inside = |s: &&Symbol| addr < s.address + s.size.max(1);
+        at.iter()
+            .filter(inside)
+            .find(|s| s.name == name)
+            .or_else(|| at.iter().find(inside))
     }
 
     /// Distinct functions named `name` (see the module docs for "distinct").
@@ -72,6 +102,17 @@ impl<'a> Resolver<'a> {
 
     /// Rows for one traced function under `policy`.
     pub fn resolve(&self, traced: &FunctionUse, policy: Ambiguous) -> Vec<FunctionRow> {
+        // A traced address names exactly one function.
+        if let (Some(ip), None) = (traced.ip, &traced.module) {
+            if let Some(sym) = self.by_address(ip, &traced.name) {
+                return vec![FunctionRow {
+                    traced: traced.clone(),
+                    candidates: 1,
+                    symbol: Some(sym.clone()),
+                    in_baseline: false,
+                }];
+            }
+        }
         // Module functions live outside vmlinux.
         let cands = if traced.module.is_some() {
             Vec::new()
@@ -127,6 +168,7 @@ mod tests {
             first_event: 0,
             caller: None,
             syscall: None,
+            ip: None,
         }
     }
 
@@ -159,5 +201,55 @@ mod tests {
             .is_none());
         let none = r.resolve(&used("missing"), Ambiguous::Max);
         assert_eq!((none[0].candidates, none[0].symbol.is_none()), (0, true));
+    }
+}
+
+/// How the traced addresses line up with the vmlinux.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SlideCheck {
+    /// Runtime − vmlinux address of most sampled functions (0 without KASLR).
+    pub slide: u64,
+    /// Sampled functions (traced with an address, name unique in the vmlinux).
+    pub sampled: u64,
+    /// Of those, how many agree with `slide`.
+    pub agree: u64,
+}
+
+impl SlideCheck {
+    /// True when the addresses fit the vmlinux: at least 90 % of at least
+    /// ten sampled functions agree on one slide (or there is nothing to check).
+    pub fn matches(&self) -> bool {
+        self.sampled < 10 || self.agree * 10 >= self.sampled * 9
+    }
+}
+
+/// Estimate the KASLR slide from functions traced with an address whose name
+/// is unique in the vmlinux. Slides are multiples of 2 MiB (x86-64's kernel
+/// alignment); an address a few bytes into the function (the `fentry` call
+/// after `endbr64`) rounds to the same slide.
+pub fn estimate_slide(uses: &[FunctionUse], resolver: &Resolver<'_>) -> SlideCheck {
+    const ALIGN: u64 = 0x20_0000;
+    let mut counts: HashMap<u64, u64> = HashMap::new();
+    let mut sampled = 0;
+    for u in uses.iter().filter(|u| u.module.is_none()) {
+        let Some(ip) = u.ip else { continue };
+        let cands = resolver
+            .by_name
+            .get(u.name.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        if let [only] = cands {
+            sampled += 1;
+            let d = ip.wrapping_sub(only.address).wrapping_add(ALIGN / 2) & !(ALIGN - 1);
+            *counts.entry(d).or_default() += 1;
+        }
+    }
+    let (slide, agree) = counts
+        .into_iter()
+        .max_by_key(|&(d, n)| (n, std::cmp::Reverse(d)))
+        .unwrap_or((0, 0));
+    SlideCheck {
+        slide,
+        sampled,
+        agree,
     }
 }

@@ -122,6 +122,8 @@ pub struct FunctionUse {
     pub caller: Option<String>,
     /// The system call it first ran under (`__x64_sys_read`, …), if any.
     pub syscall: Option<String>,
+    /// Its runtime address, when the trace records one (trace.dat).
+    pub ip: Option<u64>,
 }
 
 impl FunctionUse {
@@ -146,6 +148,9 @@ pub struct Collector {
     tasks: Tasks,
     started: bool,
     index: HashMap<Box<str>, usize>,
+    /// Functions by address, for traces that record one (trace.dat): two
+    /// static functions sharing a name stay apart.
+    by_ip: HashMap<u64, usize>,
     functions: Vec<FunctionUse>,
     stats: SelectStats,
 }
@@ -160,6 +165,7 @@ impl Collector {
             started: !selection.from_first_syscall,
             selection,
             index: HashMap::default(),
+            by_ip: HashMap::default(),
             functions: Vec::new(),
             stats: SelectStats::default(),
         }
@@ -180,9 +186,7 @@ impl Collector {
         if is_syscall_entry(name) && name != "x64_sys_call" {
             // `__x64_sys_read`, or `__do_sys_getpid` for argument-less calls
             // (their `__x64_sys_` wrapper is not traced), whichever comes first.
-            if !self.in_syscall.contains_key(&e.pid) {
-                self.in_syscall.insert(e.pid, name.into());
-            }
+            self.in_syscall.entry(e.pid).or_insert_with(|| name.into());
         } else if SYSCALL_EXITS.contains(&name) {
             self.in_syscall.remove(&e.pid);
         }
@@ -280,10 +284,17 @@ impl EventSink for Collector {
                 &module_key
             }
         };
-        match self.index.get(key) {
+        let found = match e.ip {
+            Some(ip) => self.by_ip.get(&ip),
+            None => self.index.get(key),
+        };
+        match found {
             Some(&i) => self.functions[i].events += 1,
             None => {
-                self.index.insert(key.into(), self.functions.len());
+                match e.ip {
+                    Some(ip) => self.by_ip.insert(ip, self.functions.len()),
+                    None => self.index.insert(key.into(), self.functions.len()),
+                };
                 self.functions.push(FunctionUse {
                     name: name.to_string(),
                     module: e.module.map(str::to_string),
@@ -292,6 +303,7 @@ impl EventSink for Collector {
                     first_event: kept,
                     caller: self.caller_of(e),
                     syscall: self.in_syscall.get(&e.pid).map(|s| s.to_string()),
+                    ip: e.ip,
                 });
             }
         }

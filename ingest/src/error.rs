@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Io(io::Error),
     /// A line could not be parsed (fatal only with `--strict`).
     InvalidLine(String),
+    /// A binary structure is malformed (`Invalid <format> <thing>`).
+    Invalid(String),
     /// The input is in a format this version does not read.
     Unsupported(String),
     /// The Parquet reader or writer failed.
@@ -94,6 +96,7 @@ impl fmt::Display for Error {
         match &self.kind {
             ErrorKind::Io(e) => write!(f, "{e}"),
             ErrorKind::InvalidLine(text) => write!(f, "Invalid trace line: {text:?}"),
+            ErrorKind::Invalid(what) => write!(f, "Invalid {what}"),
             ErrorKind::Unsupported(what) => write!(f, "Unsupported {what}"),
             ErrorKind::Parquet(msg) => write!(f, "Parquet: {msg}"),
             ErrorKind::Missing(what) => write!(f, "Missing {what}"),

@@ -167,6 +167,13 @@ impl TraceInfo {
 
 /// Receives events one at a time, in file order.
 pub trait EventSink {
+    /// Called once before the first event, with the file-level facts known
+    /// by then (format, CPU count). The default does nothing.
+    fn begin(&mut self, info: &TraceInfo) -> Result<(), crate::Error> {
+        let _ = info;
+        Ok(())
+    }
+
     /// Take one event. An error stops the parse and is returned to the caller.
     fn event(&mut self, event: &Event<'_>) -> Result<(), crate::Error>;
 }

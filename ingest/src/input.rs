@@ -8,7 +8,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 
 /// Compression of a stored trace, detected from its magic bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,20 +144,4 @@ fn sha256_file(path: &Path) -> io::Result<String> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect())
-}
-
-/// Refuse inputs a text parser cannot read, with a message naming the format.
-pub fn require_text(input: &Input, path: &Path) -> Result<(), Error> {
-    match input.kind {
-        TraceKind::Text => Ok(()),
-        TraceKind::TraceDat => Err(Error::new(ErrorKind::Unsupported(
-            "trace-cmd trace.dat input in this build; convert it with `trace-cmd report` first"
-                .into(),
-        ))
-        .with_path(path)),
-        TraceKind::Parquet => Err(Error::new(ErrorKind::Unsupported(
-            "input: this is already a Parquet file".into(),
-        ))
-        .with_path(path)),
-    }
 }

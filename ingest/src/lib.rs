@@ -1,8 +1,9 @@
 //! # ingest: ftrace traces into columnar event files
 //!
-//! The first stage of `hap`. It reads what people capture with ftrace, the
-//! text of `/sys/kernel/tracing/trace` or `trace_pipe` and the output of
-//! `trace-cmd report` (plain, gzip or zstd), and either streams the events to
+//! The first stage of `hap`. It reads what people capture with ftrace: the
+//! text of `/sys/kernel/tracing/trace` or `trace_pipe`, the output of
+//! `trace-cmd report` (plain, gzip or zstd), and trace-cmd's binary
+//! `trace.dat` (versions 6 and 7, [`dat`]), and either streams the events to
 //! a consumer ([`read_trace`]) or writes them to a zstd-compressed Parquet file
 //! ([`ingest_to_parquet`]) that polars, DuckDB or Spark can read.
 //!
@@ -11,6 +12,7 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 pub mod atomic;
+pub mod dat;
 mod error;
 mod event;
 pub mod input;
@@ -29,6 +31,8 @@ use input::{Input, TraceKind};
 pub struct Options {
     /// Text parsing options.
     pub text: text::Options,
+    /// trace.dat reading options.
+    pub dat: dat::Options,
 }
 
 impl Options {
@@ -39,6 +43,7 @@ impl Options {
                 strict,
                 ..text::Options::default()
             },
+            dat: dat::Options::default(),
         }
     }
 }
@@ -54,8 +59,8 @@ pub struct ReadSummary {
     pub text: text::TextStats,
 }
 
-/// Read any supported trace (text, compressed text, or an events Parquet
-/// written by [`ingest_to_parquet`]) and hand its events to `sink`.
+/// Read any supported trace (text, compressed text, trace.dat, or an events
+/// Parquet written by [`ingest_to_parquet`]) and hand its events to `sink`.
 /// For Parquet input only `columns` are read (see [`parquet::read_events`]).
 pub fn read_trace(
     path: &Path,
@@ -68,6 +73,7 @@ pub fn read_trace(
         TraceKind::Parquet => {
             drop(input);
             let info = parquet::read_info(path)?;
+            sink.begin(&info)?;
             let events = parquet::read_events(path, columns, sink)?;
             Ok(ReadSummary {
                 info,
@@ -77,10 +83,7 @@ pub fn read_trace(
         }
         TraceKind::Text => {
             let mut info = TraceInfo {
-                source_name: path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
+                source_name: source_name(path),
                 source_compression: input.compression.name().to_string(),
                 ..TraceInfo::default()
             };
@@ -92,15 +95,55 @@ pub fn read_trace(
                 text: stats,
             })
         }
-        TraceKind::TraceDat => Err(input::require_text(&input, path).unwrap_err()),
+        TraceKind::TraceDat => {
+            let mut info = TraceInfo {
+                source_name: source_name(path),
+                source_compression: input.compression.name().to_string(),
+                ..TraceInfo::default()
+            };
+            let stats = match input.compression {
+                // A plain trace.dat is parsed straight from a memory map.
+                input::Compression::None => {
+                    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+                    // SAFETY: the map is read-only and lives only for this call; a file
+                    // truncated underneath us by another process could fault, as with
+                    // any memory-mapped reader (trace-cmd and gdb included).
+                    let map =
+                        unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+                    dat::parse(&map, path, &options.dat, &mut info, sink)?
+                }
+                // A whole-file-compressed trace.dat (e.g. trace.dat.zst) is inflated in memory.
+                _ => {
+                    let mut bytes = Vec::new();
+                    std::io::Read::read_to_end(&mut input.reader, &mut bytes)
+                        .map_err(|e| Error::io(path, e))?;
+                    dat::parse(&bytes, path, &options.dat, &mut info, sink)?
+                }
+            };
+            info.source_sha256 = input.sha256_hex(path)?;
+            Ok(ReadSummary {
+                info,
+                events: stats.events,
+                text: text::TextStats::default(),
+            })
+        }
     }
+}
+
+fn source_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Convert a trace into an events Parquet file at `out` (written atomically).
 pub fn ingest_to_parquet(path: &Path, out: &Path, options: &Options) -> Result<ReadSummary, Error> {
     let input = Input::open(path)?;
     if input.kind == TraceKind::Parquet {
-        return Err(input::require_text(&input, path).unwrap_err());
+        return Err(Error::new(ErrorKind::Unsupported(
+            "input: this is already an events Parquet file".into(),
+        ))
+        .with_path(path));
     }
     drop(input);
     let mut writer = parquet::EventsWriter::create(out)?;

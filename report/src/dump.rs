@@ -10,15 +10,13 @@
 //! body. `function` bodies are indented like libtraceevent's function plugin
 //! does it: per CPU it remembers the chain of callers and indents a function
 //! by three spaces per level of its caller in that chain, so the output
-//! depends on the events printed before. [`write_event`] keeps that state per
-//! thread; a [`Dumper`] keeps it explicitly.
+//! depends on the events printed before; a [`Dumper`] keeps that state.
 //!
 //! `funcgraph_entry` lines are printed in the nested form (`func() {`);
 //! trace-cmd folds an entry immediately followed by its exit into one leaf
 //! line (`func();`), which needs a look-ahead a single-event writer does not
 //! have.
 
-use std::cell::RefCell;
 use std::io::{self, Write};
 
 use ingest::Event;
@@ -214,24 +212,45 @@ fn write_duration(w: &mut impl Write, duration: u64) -> io::Result<()> {
     w.write_all(b"|  ")
 }
 
-thread_local! {
-    static DUMPER: RefCell<Dumper> = RefCell::new(Dumper::default());
+/// An event sink that prints every event to `W` (the `hap dump` command),
+/// starting with trace-cmd's `cpus=N` line.
+#[derive(Debug)]
+pub struct DumpSink<W: Write> {
+    dumper: Dumper,
+    out: W,
 }
 
-/// Write `e` as `trace-cmd report` prints it (`ns`: like `report -t`), with
-/// the function indentation tracked per thread across calls (see
-/// [`reset_indent`]).
-pub fn write_event(w: &mut impl Write, e: &Event<'_>, ns: bool) -> io::Result<()> {
-    DUMPER.with(|d| {
-        let mut d = d.borrow_mut();
-        d.options.ns = ns;
-        d.write(w, e)
-    })
+impl<W: Write> DumpSink<W> {
+    /// Print to `out` with `options`.
+    pub fn new(out: W, options: DumpOptions) -> DumpSink<W> {
+        DumpSink {
+            dumper: Dumper::new(options),
+            out,
+        }
+    }
+
+    /// Flush and return the writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
 }
 
-/// Forget this thread's function indentation state (call between traces).
-pub fn reset_indent() {
-    DUMPER.with(|d| d.borrow_mut().reset());
+fn sink_err(e: io::Error) -> ingest::Error {
+    ingest::Error::new(ingest::ErrorKind::Io(e))
+}
+
+impl<W: Write> ingest::EventSink for DumpSink<W> {
+    fn begin(&mut self, info: &ingest::TraceInfo) -> Result<(), ingest::Error> {
+        if let Some(cpus) = info.cpus {
+            writeln!(self.out, "cpus={cpus}").map_err(sink_err)?;
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, e: &Event<'_>) -> Result<(), ingest::Error> {
+        self.dumper.write(&mut self.out, e).map_err(sink_err)
+    }
 }
 
 #[cfg(test)]

@@ -45,6 +45,11 @@ pub fn measurement(m: &Measurement) -> Value {
             "lines": m.baseline.lines,
             "subtracted": m.baseline.subtracted,
         },
+        "addresses": {
+            "kaslr_slide": format!("{:#x}", m.addresses.slide),
+            "sampled": m.addresses.sampled,
+            "agree": m.addresses.agree,
+        },
         "syscalls": m.syscalls.iter().map(|s| json!({
             "syscall": s.syscall, "functions": s.functions, "lines": s.lines,
         })).collect::<Vec<_>>(),

@@ -84,6 +84,16 @@ pub fn measurement(m: &Measurement, w: &mut impl Write) -> io::Result<()> {
         m.hap, m.bug_density
     )?;
     steady(m, w)?;
+    if m.addresses.sampled > 0 {
+        writeln!(
+            w,
+            "addresses {} of {} sampled traced addresses fit the vmlinux at KASLR slide {:#x}",
+            m.addresses.agree, m.addresses.sampled, m.addresses.slide
+        )?;
+    }
+    if m.functions >= 20 && m.unresolved * 2 > m.functions {
+        writeln!(w, "warning   most traced functions are not in this vmlinux: was the trace recorded on another kernel?")?;
+    }
     let top: Vec<String> = m
         .syscalls
         .iter()

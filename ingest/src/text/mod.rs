@@ -118,6 +118,9 @@ pub fn parse(
         if let Some(g) = graph.as_mut() {
             match g.parse_line(text) {
                 Ok(Some(ev)) => {
+                    if stats.events == 0 {
+                        sink.begin(info)?;
+                    }
                     in_header = false;
                     stats.events += 1;
                     sink.event(&ev)
@@ -130,6 +133,9 @@ pub fn parse(
         }
         match line::parse_line(text) {
             Ok(line::Line::Event(ev)) => {
+                if stats.events == 0 {
+                    sink.begin(info)?;
+                }
                 in_header = false;
                 stats.events += 1;
                 sink.event(&ev)

@@ -1,0 +1,210 @@
+//! The traced kernel's `/proc/kallsyms`, as stored in trace.dat, and address
+//! to function-name resolution that gives exactly the names `trace-cmd
+//! report` prints.
+//!
+//! libtraceevent (`tep_parse_kallsyms`, `func_map_init`, `__find_func`):
+//! - each line is `ADDR TYPE NAME[\t[MODULE]]`; symbols of type `A`/`a`
+//!   (absolute, e.g. per-CPU offsets) and names starting with `$` are skipped;
+//!   a malformed line ends the parse (symbols before it are kept);
+//! - symbols are kept in a list built by prepending, then sorted by address
+//!   with glibc's (stable, merge) `qsort`: symbols sharing an address end up in
+//!   reverse file order;
+//! - an address resolves with glibc's `bsearch` and a comparator that matches
+//!   a symbol at exactly that address, or the symbol whose range
+//!   `[addr, next symbol's addr)` contains it. Past the last symbol nothing
+//!   matches. With aliases the probe order of the binary search decides which
+//!   name is returned, so the search below replays glibc's exactly.
+
+/// Symbol index meaning "not resolved".
+pub(crate) const NO_SYM: u32 = u32::MAX;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Sym {
+    addr: u64,
+    name: (u32, u32),
+    module: Option<(u32, u32)>,
+}
+
+/// A kallsyms table.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Kallsyms {
+    syms: Vec<Sym>,
+    text: String,
+    /// Lines that were read (for diagnostics).
+    pub lines: usize,
+    /// Set if a malformed line stopped the parse (1-based line number).
+    pub stopped_at_line: Option<usize>,
+}
+
+/// Parse the hex address the way `%16llx` does: at most 16 hex digits after
+/// optional leading white space and an optional `0x`.
+fn scan_hex(s: &str) -> Option<(u64, &str)> {
+    let s = s.trim_start();
+    let s = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    let n = s
+        .bytes()
+        .take(16)
+        .take_while(|b| b.is_ascii_hexdigit())
+        .count();
+    if n == 0 {
+        return None;
+    }
+    let v = u64::from_str_radix(&s[..n], 16).ok()?;
+    Some((v, &s[n..]))
+}
+
+impl Kallsyms {
+    /// Parse kallsyms text.
+    pub fn parse(text: &[u8]) -> Kallsyms {
+        let text = String::from_utf8_lossy(text);
+        let mut ks = Kallsyms::default();
+        // Registration order; reversed below to mimic the prepend-built list.
+        let mut syms = Vec::new();
+        for (i, line) in text.split('\n').filter(|l| !l.is_empty()).enumerate() {
+            ks.lines = i + 1;
+            let Some((addr, rest)) = scan_hex(line) else {
+                ks.stopped_at_line = Some(i + 1);
+                break;
+            };
+            // " %c": skip white space, take one character.
+            let rest = rest.trim_start();
+            let mut chars = rest.chars();
+            let Some(kind) = chars.next() else {
+                ks.stopped_at_line = Some(i + 1);
+                break;
+            };
+            let rest = chars.as_str().trim_start();
+            // "%*s": the name runs to the next white space.
+            let name_len = rest
+                .find(|c: char| c.is_ascii_whitespace())
+                .unwrap_or(rest.len());
+            if name_len == 0 {
+                ks.stopped_at_line = Some(i + 1);
+                break;
+            }
+            let name = &rest[..name_len];
+            let after = &rest[name_len..];
+            // "%*1[\t][%n%*s%n": exactly one tab, '[', then the module up to white space.
+            let module = after
+                .strip_prefix('\t')
+                .and_then(|m| m.strip_prefix('['))
+                .map(|m| &m[..m.find(|c: char| c.is_ascii_whitespace()).unwrap_or(m.len())])
+                .filter(|m| !m.is_empty())
+                // libtraceevent drops the last character (the ']').
+                .map(|m| &m[..m.char_indices().last().map_or(0, |(i, _)| i)]);
+            if name.starts_with('$') || kind == 'A' || kind == 'a' {
+                continue;
+            }
+            let n = ks.push_text(name);
+            let m = module.map(|m| ks.push_text(m));
+            syms.push(Sym {
+                addr,
+                name: n,
+                module: m,
+            });
+        }
+        syms.reverse();
+        syms.sort_by_key(|s| s.addr); // stable, like glibc's merge sort
+        ks.syms = syms;
+        ks
+    }
+
+    fn push_text(&mut self, s: &str) -> (u32, u32) {
+        let start = self.text.len() as u32;
+        self.text.push_str(s);
+        (start, s.len() as u32)
+    }
+
+    /// Number of symbols kept.
+    pub fn len(&self) -> usize {
+        self.syms.len()
+    }
+
+    /// The symbol index for `addr`, or [`NO_SYM`].
+    pub fn lookup(&self, addr: u64) -> u32 {
+        let syms = &self.syms;
+        let n = syms.len();
+        // glibc bsearch over n elements; func_bcmp reads element i+1, which
+        // for the last element is the zero-address sentinel.
+        let (mut l, mut u) = (0usize, n);
+        while l < u {
+            let idx = (l + u) / 2;
+            let a = syms[idx].addr;
+            let next = if idx + 1 < n { syms[idx + 1].addr } else { 0 };
+            if addr == a || (addr > a && addr < next) {
+                return idx as u32;
+            }
+            if addr < a {
+                u = idx;
+            } else {
+                l = idx + 1;
+            }
+        }
+        NO_SYM
+    }
+
+    /// Name of symbol `i`.
+    pub fn name(&self, i: u32) -> Option<&str> {
+        let s = self.syms.get(i as usize)?;
+        let (a, n) = s.name;
+        self.text.get(a as usize..(a + n) as usize)
+    }
+
+    /// Module of symbol `i` (`None` for the core kernel).
+    pub fn module(&self, i: u32) -> Option<&str> {
+        let s = self.syms.get(i as usize)?;
+        let (a, n) = s.module?;
+        self.text.get(a as usize..(a + n) as usize)
+    }
+
+    /// Start address of symbol `i`.
+    pub fn addr(&self, i: u32) -> Option<u64> {
+        self.syms.get(i as usize).map(|s| s.addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &[u8] = b"0000000000000000 A fixed_percpu_data\n\
+ffffffff81000000 T _stext\n\
+ffffffff81000000 T _text\n\
+ffffffff81000010 t first\n\
+ffffffff81000040 t $x\n\
+ffffffff81000080 T second\n\
+ffffffffc0001000 t mod_fn\t[ext4]\n";
+
+    #[test]
+    fn resolution_matches_libtraceevent() {
+        let k = Kallsyms::parse(TEXT);
+        assert_eq!(k.len(), 5);
+        // Aliases sort in reverse file order: _text, then _stext.
+        assert_eq!(k.name(0), Some("_text"));
+        assert_eq!(k.name(1), Some("_stext"));
+        // Exact match on an alias: glibc probes index 2, then 1, which is
+        // an exact match, so the later alias in sorted order wins here.
+        assert_eq!(k.name(k.lookup(0xffffffff81000000)), Some("_stext"));
+        // Inside a range: the last alias of the group owns it.
+        assert_eq!(k.name(k.lookup(0xffffffff81000008)), Some("_stext"));
+        assert_eq!(k.name(k.lookup(0xffffffff81000044)), Some("first"));
+        assert_eq!(k.name(k.lookup(0xffffffff81000080)), Some("second"));
+        assert_eq!(k.name(k.lookup(0xffffffff81000090)), Some("second"));
+        let m = k.lookup(0xffffffffc0001000);
+        assert_eq!((k.name(m), k.module(m)), (Some("mod_fn"), Some("ext4")));
+        // Past the last symbol and before the first: unresolved.
+        assert_eq!(k.lookup(0xffffffffc0001004), NO_SYM);
+        assert_eq!(k.lookup(5), NO_SYM);
+    }
+
+    #[test]
+    fn malformed_line_stops_the_parse() {
+        let k = Kallsyms::parse(b"ffffffff81000000 T a\nzzzz T b\nffffffff81000010 T c\n");
+        assert_eq!(k.len(), 1);
+        assert_eq!(k.stopped_at_line, Some(2));
+        assert_eq!(Kallsyms::parse(b"").len(), 0);
+    }
+}

@@ -1,0 +1,423 @@
+//! Everything a trace.dat says besides the records: page layout, event
+//! formats, kallsyms, printk formats, saved cmdlines and options, read from
+//! the v6 sequential header or from the v7 sections the options point to.
+//!
+//! v6 layout after the initial header:
+//!
+//! ```text
+//! header_page/header_event
+//! <ftrace format count:4> { <size:8> format }*
+//! <system count:4> { "system\0" <count:4> { <size:8> format }* }*
+//! <kallsyms size:4> text   <printk size:4> text   <cmdlines size:8> text
+//! <cpus:4> ["options  \0" options] ("flyrecord\0" {<offset:8> <size:8>}*cpus
+//!                                    [<trace_clock size:8> text] | "latency  \0" text)
+//! ```
+
+use std::collections::HashMap;
+
+use super::cmdlines::Cmdlines;
+use super::cursor::{Cursor, DatResult, Fault};
+use super::format::{parse_format, EventFormat, Field};
+use super::header::{parse_file_header, read_header_info, FileHeader, PageLayout};
+use super::kallsyms::Kallsyms;
+use super::options::{read_v6_options, read_v7_options, CpuData, FileOptions, Tsc2Nsec, MAX_CPUS};
+use super::printfmt::{PrintFmt, Printk};
+use super::sections::{id, section_body, Decompressor};
+
+/// How records of one event format are decoded.
+#[derive(Clone, Debug)]
+pub(crate) enum Plan {
+    /// ftrace `function`.
+    Function {
+        /// `ip`.
+        ip: Field,
+        /// `parent_ip`.
+        parent: Option<Field>,
+    },
+    /// ftrace `func_repeats`.
+    FuncRepeats {
+        /// `ip`.
+        ip: Field,
+        /// `parent_ip`.
+        parent: Option<Field>,
+        /// `count`.
+        count: Option<Field>,
+        /// `top_delta_ts`.
+        top: Option<Field>,
+        /// `bottom_delta_ts`.
+        bottom: Option<Field>,
+    },
+    /// ftrace `funcgraph_entry`.
+    GraphEntry {
+        /// `func`.
+        func: Field,
+        /// `depth`.
+        depth: Option<Field>,
+    },
+    /// ftrace `funcgraph_exit`.
+    GraphExit {
+        /// `func`.
+        func: Field,
+        /// `depth`.
+        depth: Option<Field>,
+        /// `overrun`.
+        overrun: Option<Field>,
+        /// `calltime`.
+        calltime: Option<Field>,
+        /// `rettime`.
+        rettime: Option<Field>,
+    },
+    /// Any other event; body from its print format when it compiles.
+    Other {
+        /// Compiled print format.
+        print: Option<PrintFmt>,
+    },
+}
+
+/// The common fields every record starts with.
+#[derive(Clone, Debug)]
+pub(crate) struct Common {
+    /// `common_type`: the event id.
+    pub type_field: Field,
+    /// `common_flags`.
+    pub flags: Option<Field>,
+    /// `common_preempt_count`.
+    pub pc: Option<Field>,
+    /// `common_pid`.
+    pub pid: Option<Field>,
+}
+
+/// What v6 says after the options.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum V6Data {
+    /// Not a v6 file.
+    #[default]
+    None,
+    /// Flyrecord CPU table of the top buffer.
+    Flyrecord(Vec<CpuData>),
+    /// Latency text starting at this file offset.
+    Latency(u64),
+}
+
+/// The parsed metadata.
+#[derive(Debug)]
+pub(crate) struct Meta {
+    /// Initial header.
+    pub header: FileHeader,
+    /// Page header layout.
+    pub layout: PageLayout,
+    /// Event formats.
+    pub formats: Vec<EventFormat>,
+    ids: HashMap<u64, usize>,
+    /// Common fields.
+    pub common: Common,
+    /// Decoding plan per format.
+    pub plans: Vec<Plan>,
+    /// Symbols.
+    pub kallsyms: Kallsyms,
+    /// Task names.
+    pub cmdlines: Cmdlines,
+    /// printk formats.
+    pub printk: Printk,
+    /// Options.
+    pub opts: FileOptions,
+    /// CPU count trace-cmd reports for the file before a buffer is chosen.
+    pub cpus: u32,
+    /// v6 top-buffer data.
+    pub v6: V6Data,
+    /// v6 trace_clock file text, if stored.
+    pub v6_clock: Option<String>,
+    /// TSC to ns conversion applied to timestamps.
+    pub tsc2nsec: Option<Tsc2Nsec>,
+    /// Offset added to every timestamp.
+    pub ts_offset: i64,
+    /// Event formats that could not be parsed (skipped, like libtraceevent).
+    pub format_errors: usize,
+}
+
+#[derive(Default)]
+struct Parts {
+    layout: Option<PageLayout>,
+    formats: Vec<EventFormat>,
+    format_errors: usize,
+    kallsyms: Kallsyms,
+    cmdlines: Cmdlines,
+    printk: Printk,
+}
+
+fn push_format(p: &mut Parts, text: &[u8], system: &str) {
+    match parse_format(&String::from_utf8_lossy(text), system) {
+        Ok(f) => p.formats.push(f),
+        Err(_) => p.format_errors += 1,
+    }
+}
+
+fn read_ftrace_formats(c: &mut Cursor<'_>, p: &mut Parts) -> DatResult<()> {
+    let count = c.u32("ftrace format count")?;
+    for _ in 0..count {
+        let size = c.u64("ftrace format size")?;
+        let text = c.bytes(size, "ftrace format")?;
+        push_format(p, text, "ftrace");
+    }
+    Ok(())
+}
+
+fn read_event_formats(c: &mut Cursor<'_>, p: &mut Parts) -> DatResult<()> {
+    let systems = c.u32("event system count")?;
+    for _ in 0..systems {
+        let system = String::from_utf8_lossy(c.cstr("event system name")?).into_owned();
+        let count = c.u32("event format count")?;
+        for _ in 0..count {
+            let size = c.u64("event format size")?;
+            let text = c.bytes(size, "event format")?;
+            push_format(p, text, &system);
+        }
+    }
+    Ok(())
+}
+
+fn read_kallsyms(c: &mut Cursor<'_>, p: &mut Parts) -> DatResult<()> {
+    let size = c.u32("kallsyms size")?;
+    p.kallsyms = Kallsyms::parse(c.bytes(u64::from(size), "kallsyms")?);
+    Ok(())
+}
+
+fn read_printk(c: &mut Cursor<'_>, p: &mut Parts) -> DatResult<()> {
+    let size = c.u32("printk formats size")?;
+    p.printk = Printk::parse(c.bytes(u64::from(size), "printk formats")?);
+    Ok(())
+}
+
+fn read_cmdlines(c: &mut Cursor<'_>, p: &mut Parts) -> DatResult<()> {
+    let size = c.u64("saved cmdlines size")?;
+    p.cmdlines = Cmdlines::parse(c.bytes(size, "saved cmdlines")?);
+    Ok(())
+}
+
+/// Read a v6 CPU table of `cpus` entries.
+pub(crate) fn read_cpu_table(c: &mut Cursor<'_>, cpus: u32) -> DatResult<Vec<CpuData>> {
+    if u64::from(cpus) * 16 > c.remaining() as u64 {
+        return Err(Fault::invalid(
+            c.offset(),
+            format!("flyrecord CPU table ({cpus} CPUs do not fit in the file)"),
+        ));
+    }
+    (0..cpus)
+        .map(|cpu| {
+            Ok(CpuData {
+                cpu,
+                offset: c.u64("CPU data offset")?,
+                size: c.u64("CPU data size")?,
+            })
+        })
+        .collect()
+}
+
+/// Read a 10-byte v6 data tag; `options  ` tags are followed by options that are
+/// merged into `o`. Returns the offset where the data description starts and
+/// whether it is latency text.
+pub(crate) fn read_v6_tag(c: &mut Cursor<'_>, big: bool, o: &mut FileOptions) -> DatResult<bool> {
+    let at = c.offset();
+    let mut tag = c.bytes(10, "data tag")?;
+    if tag.starts_with(b"options") {
+        read_v6_options(c, big, o)?;
+        tag = c.bytes(10, "data tag")?;
+    }
+    if tag.starts_with(b"latency") {
+        Ok(true)
+    } else if tag.starts_with(b"flyrecord") {
+        Ok(false)
+    } else {
+        Err(Fault::invalid(
+            at,
+            format!(
+                "data tag {:?} (expected options, latency or flyrecord)",
+                String::from_utf8_lossy(tag)
+            ),
+        ))
+    }
+}
+
+impl Meta {
+    /// Read all metadata of the file in `data`.
+    pub fn load(data: &[u8]) -> DatResult<Meta> {
+        let header = parse_file_header(data)?;
+        let big = header.big_endian;
+        let mut parts = Parts::default();
+        let mut opts = FileOptions::default();
+        let mut v6 = V6Data::None;
+        let mut v6_clock = None;
+        let cpus;
+        if header.version < 7 {
+            let mut c = Cursor::new(data, 0, big);
+            c.skip(header.body, "header")?;
+            parts.layout = Some(read_header_info(&mut c, big)?.layout);
+            read_ftrace_formats(&mut c, &mut parts)?;
+            read_event_formats(&mut c, &mut parts)?;
+            read_kallsyms(&mut c, &mut parts)?;
+            read_printk(&mut c, &mut parts)?;
+            read_cmdlines(&mut c, &mut parts)?;
+            let count_at = c.offset();
+            let header_cpus = c.u32("CPU count")?;
+            if header_cpus > MAX_CPUS {
+                return Err(Fault::invalid(count_at, format!("CPU count {header_cpus}")));
+            }
+            let latency = read_v6_tag(&mut c, big, &mut opts)?;
+            // A CPUCOUNT option overrides the header count (and sizes the table).
+            cpus = opts.cpu_count.unwrap_or(header_cpus);
+            if latency {
+                v6 = V6Data::Latency(c.offset());
+            } else {
+                v6 = V6Data::Flyrecord(read_cpu_table(&mut c, cpus)?);
+                if opts.trace_clock.is_some() {
+                    // The trace_clock file follows the table (trace-cmd
+                    // falls back to "local" if it cannot be read).
+                    let clock = c
+                        .u64("trace_clock size")
+                        .and_then(|n| c.bytes(n, "trace_clock"))
+                        .map(|b| String::from_utf8_lossy(b).into_owned());
+                    v6_clock = Some(clock.unwrap_or_else(|_| "[local]".to_string()));
+                }
+            }
+        } else {
+            let mut dec = header.compression.map(Decompressor::new);
+            let first = header.first_options.unwrap_or(0);
+            if first == 0 {
+                return Err(Fault::missing(header.body, "options section"));
+            }
+            opts = read_v7_options(data, first, big, dec.as_mut())?;
+            // trace-cmd handles the sections last-named first.
+            for &(sid, off) in opts.sections.iter().rev() {
+                let (body, base) = section_body(data, off, sid, big, dec.as_mut())?;
+                let mut c = Cursor::new(&body, base, big);
+                match sid {
+                    id::HEADER_INFO => parts.layout = Some(read_header_info(&mut c, big)?.layout),
+                    id::FTRACE_EVENTS => read_ftrace_formats(&mut c, &mut parts)?,
+                    id::EVENT_FORMATS => read_event_formats(&mut c, &mut parts)?,
+                    id::KALLSYMS => read_kallsyms(&mut c, &mut parts)?,
+                    id::PRINTK => read_printk(&mut c, &mut parts)?,
+                    id::CMDLINES => read_cmdlines(&mut c, &mut parts)?,
+                    _ => {}
+                }
+            }
+            let top = opts
+                .buffers
+                .iter()
+                .filter(|b| !b.latency)
+                .map(|b| b.cpus.iter().map(|c| c.cpu + 1).max().unwrap_or(0))
+                .max()
+                .unwrap_or(0);
+            cpus = opts.cpu_count.unwrap_or(0).max(top);
+        }
+        let layout = parts
+            .layout
+            .ok_or_else(|| Fault::missing(header.body, "header_page (no header section)"))?;
+        let common = common_fields(&parts.formats)
+            .ok_or_else(|| Fault::missing(header.body, "common_type field (no event formats)"))?;
+        let mut ids = HashMap::new();
+        for (i, f) in parts.formats.iter().enumerate() {
+            ids.entry(u64::from(f.id)).or_insert(i);
+        }
+        let plans = parts.formats.iter().map(plan_for).collect();
+        let tsc2nsec = opts.tsc2nsec.filter(|t| t.mult != 0);
+        let ts_offset = opts.ts_offset();
+        Ok(Meta {
+            header,
+            layout,
+            formats: parts.formats,
+            ids,
+            common,
+            plans,
+            kallsyms: parts.kallsyms,
+            cmdlines: parts.cmdlines,
+            printk: parts.printk,
+            opts,
+            cpus,
+            v6,
+            v6_clock,
+            tsc2nsec,
+            ts_offset,
+            format_errors: parts.format_errors,
+        })
+    }
+
+    /// Index of the format whose ID is `id`.
+    pub fn format_index(&self, id: u64) -> Option<usize> {
+        self.ids.get(&id).copied()
+    }
+
+    /// The trace clock name (`local`, `global`, ...), if the file says.
+    pub fn clock(&self) -> Option<String> {
+        let text = self
+            .opts
+            .trace_clock
+            .as_deref()
+            .or(self.v6_clock.as_deref())?;
+        // "local [global] counter ..." names the current clock in brackets.
+        let sel = text.split_whitespace().find(|w| w.starts_with('['))?;
+        let inner = sel.trim_start_matches('[');
+        Some(inner.split(']').next().unwrap_or(inner).to_string())
+    }
+}
+
+fn common_fields(formats: &[EventFormat]) -> Option<Common> {
+    let f = formats
+        .iter()
+        .find(|f| f.any_field("common_type").is_some())?;
+    Some(Common {
+        type_field: f.any_field("common_type")?.clone(),
+        flags: f.any_field("common_flags").cloned(),
+        pc: f.any_field("common_preempt_count").cloned(),
+        pid: f.any_field("common_pid").cloned(),
+    })
+}
+
+fn plan_for(f: &EventFormat) -> Plan {
+    let get = |n: &str| f.field(n).cloned();
+    if f.system == "ftrace" {
+        match f.name.as_str() {
+            "function" => {
+                if let Some(ip) = get("ip") {
+                    return Plan::Function {
+                        ip,
+                        parent: get("parent_ip"),
+                    };
+                }
+            }
+            "func_repeats" => {
+                if let Some(ip) = get("ip") {
+                    return Plan::FuncRepeats {
+                        ip,
+                        parent: get("parent_ip"),
+                        count: get("count"),
+                        top: get("top_delta_ts"),
+                        bottom: get("bottom_delta_ts"),
+                    };
+                }
+            }
+            "funcgraph_entry" => {
+                if let Some(func) = get("func") {
+                    return Plan::GraphEntry {
+                        func,
+                        depth: get("depth"),
+                    };
+                }
+            }
+            "funcgraph_exit" => {
+                if let Some(func) = get("func") {
+                    return Plan::GraphExit {
+                        func,
+                        depth: get("depth"),
+                        overrun: get("overrun"),
+                        calltime: get("calltime"),
+                        rettime: get("rettime"),
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
+    Plan::Other {
+        print: PrintFmt::compile(f),
+    }
+}

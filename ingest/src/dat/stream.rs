@@ -1,0 +1,423 @@
+//! One CPU's flyrecord data, page after page, decoded into owned batches of
+//! compact records that can cross threads.
+//!
+//! Pages are walked the way trace-cmd does (`get_next_page`): from the CPU's
+//! first byte in steps of the page size, stopping after the page in which the
+//! data ends. Compressed data is decompressed one chunk at a time. Each record
+//! is decoded here, on the CPU's own thread: common fields, timestamp
+//! correction, symbol lookups and, for other events, the printed body.
+
+use super::cursor::{DatResult, Fault};
+use super::format::Field;
+use super::kallsyms::NO_SYM;
+use super::meta::{Meta, Plan};
+use super::printfmt::{raw_fields, Ctx};
+use super::ring::{page_header, Missed, PageRecords, RawRecord};
+use super::sections::ChunkStream;
+
+/// What kind of record a [`Rec`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// ftrace `function`.
+    Function,
+    /// ftrace `func_repeats`.
+    FuncRepeats,
+    /// ftrace `funcgraph_entry`.
+    GraphEntry,
+    /// ftrace `funcgraph_exit`.
+    GraphExit,
+    /// Any other known event (body in the batch text).
+    Other,
+    /// A record whose type id has no format.
+    Unknown,
+}
+
+/// One decoded record. Optional numbers use `u64::MAX`/`u32::MAX` for "absent".
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rec {
+    /// Corrected timestamp (ns for the usual clocks).
+    pub ts: u64,
+    /// Task pid.
+    pub pid: i32,
+    /// Comm index in the cmdlines table.
+    pub comm: u32,
+    /// `common_flags`.
+    pub flags: u8,
+    /// `common_preempt_count`.
+    pub pc: u8,
+    /// Record kind.
+    pub kind: Kind,
+    /// Format index (or the raw type id for `Unknown`).
+    pub event: u32,
+    /// Traced function address (`ip`/`func`).
+    pub ip: u64,
+    /// Caller address.
+    pub parent_ip: u64,
+    /// Symbol of `ip`.
+    pub sym: u32,
+    /// Symbol of `parent_ip`.
+    pub psym: u32,
+    /// Graph depth.
+    pub depth: u32,
+    /// Repeat count / graph overrun.
+    pub count: u32,
+    /// Graph calltime, or the last repetition's time for `func_repeats`.
+    pub t1: u64,
+    /// Graph rettime.
+    pub t2: u64,
+    /// Body text range in the batch text (start, len).
+    pub info: (u32, u32),
+}
+
+/// Absent 64-bit value.
+pub(crate) const NONE64: u64 = u64::MAX;
+/// Absent 32-bit value.
+pub(crate) const NONE32: u32 = u32::MAX;
+
+/// Records of one CPU, in ring order, with the text they refer to.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// Records.
+    pub recs: Vec<Rec>,
+    /// Bodies of non-function events.
+    pub text: String,
+}
+
+/// Per-CPU counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CpuStats {
+    /// Pages read.
+    pub pages: u64,
+    /// Events lost (from page headers with a stored count).
+    pub lost: u64,
+    /// Pages flagged as having lost events without a count.
+    pub lost_unknown_pages: u64,
+}
+
+/// Where a CPU's pages come from.
+#[derive(Debug)]
+pub(crate) enum PageSource<'a> {
+    /// Uncompressed: a slice of the file that starts at this file offset.
+    Plain {
+        /// The CPU's bytes.
+        data: &'a [u8],
+        /// File offset of `data[0]`.
+        base: u64,
+        /// Bytes consumed.
+        pos: usize,
+    },
+    /// Compressed chunks.
+    Chunked(ChunkStream<'a>),
+}
+
+/// One CPU's record decoder.
+#[derive(Debug)]
+pub(crate) struct CpuStream<'a> {
+    meta: &'a Meta,
+    /// CPU id.
+    pub cpu: u32,
+    source: PageSource<'a>,
+    page_size: usize,
+    remaining: u64,
+    /// A failure to report after the records decoded before it.
+    pending: Option<Fault>,
+    /// Counters so far.
+    pub stats: CpuStats,
+}
+
+impl<'a> CpuStream<'a> {
+    /// A decoder for CPU `cpu` reading `source` of `size` bytes in pages of `page_size`.
+    pub fn new(
+        meta: &'a Meta,
+        cpu: u32,
+        source: PageSource<'a>,
+        size: u64,
+        page_size: usize,
+    ) -> Self {
+        CpuStream {
+            meta,
+            cpu,
+            source,
+            page_size,
+            remaining: size,
+            pending: None,
+            stats: CpuStats::default(),
+        }
+    }
+
+    /// True if there is nothing (left) to read.
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// Decode whole pages until at least `want` records are collected; `None`
+    /// at the end. A damaged page ends the stream with an error, returned by
+    /// the call after the one that returns the records decoded before it.
+    pub fn next_batch(&mut self, want: usize) -> DatResult<Option<Batch>> {
+        if let Some(f) = self.pending.take() {
+            self.remaining = 0;
+            return Err(f);
+        }
+        let mut batch = Batch::default();
+        match self.fill(&mut batch, want) {
+            Ok(()) => {}
+            Err(f) if batch.recs.is_empty() => {
+                self.remaining = 0;
+                return Err(f);
+            }
+            Err(f) => {
+                self.pending = Some(f);
+                return Ok(Some(batch));
+            }
+        }
+        Ok((!batch.recs.is_empty() || self.remaining > 0).then_some(batch))
+    }
+
+    fn fill(&mut self, batch: &mut Batch, want: usize) -> DatResult<()> {
+        while batch.recs.len() < want && self.remaining > 0 {
+            let len = (self.page_size as u64).min(self.remaining) as usize;
+            let meta = self.meta;
+            let cpu = self.cpu;
+            let compressed = matches!(self.source, PageSource::Chunked(_));
+            let (page, page_at) = match &mut self.source {
+                PageSource::Plain { data, base, pos } => {
+                    let page = &data[*pos..*pos + len];
+                    let at = *base + *pos as u64;
+                    *pos += len;
+                    (page, at)
+                }
+                PageSource::Chunked(z) => match z.next_page(len)? {
+                    Some(p) => p,
+                    None => {
+                        return Err(Fault::invalid(
+                            z.chunk_offset(),
+                            format!("CPU {cpu} data (compressed chunks end early)"),
+                        ))
+                    }
+                },
+            };
+            decode_page(meta, cpu, page, page_at, compressed, batch, &mut self.stats)?;
+            if self.remaining <= self.page_size as u64 {
+                self.remaining = 0;
+            } else {
+                self.remaining -= self.page_size as u64;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn decode_page(
+    meta: &Meta,
+    cpu: u32,
+    page: &[u8],
+    page_at: u64,
+    compressed: bool,
+    batch: &mut Batch,
+    stats: &mut CpuStats,
+) -> DatResult<()> {
+    let fault = |at: usize, what: String| {
+        if compressed {
+            Fault::invalid(
+                page_at,
+                format!(
+                    "{what} (CPU {cpu}, page of the compressed chunk at this offset, byte {at})"
+                ),
+            )
+        } else {
+            Fault::invalid(page_at + at as u64, format!("{what} (CPU {cpu})"))
+        }
+    };
+    let h = page_header(page, &meta.layout).map_err(|e| fault(e.at, e.what))?;
+    stats.pages += 1;
+    match h.missed {
+        Missed::None => {}
+        Missed::Unknown => stats.lost_unknown_pages += 1,
+        Missed::Count(n) => stats.lost = stats.lost.saturating_add(n),
+    }
+    for r in PageRecords::new(page, &meta.layout, &h) {
+        let r = r.map_err(|e| fault(e.at, e.what))?;
+        decode_record(meta, &r, batch).map_err(|what| fault(r.offset, what))?;
+    }
+    Ok(())
+}
+
+fn opt_u64(f: &Option<Field>, data: &[u8], big: bool) -> u64 {
+    f.as_ref().and_then(|f| f.uint(data, big)).unwrap_or(NONE64)
+}
+
+/// `mul_u64_u32_shr` as trace-cmd implements it.
+fn mul_u64_u32_shr(a: u64, mul: u64, shift: u32) -> u64 {
+    let al = a & 0xffff_ffff;
+    let ah = a >> 32;
+    let mut ret = al.wrapping_mul(mul) >> (shift & 63);
+    if ah != 0 {
+        ret = ret.wrapping_add(ah.wrapping_mul(mul) << (32u32.wrapping_sub(shift) & 63));
+    }
+    ret
+}
+
+fn decode_record(meta: &Meta, r: &RawRecord<'_>, batch: &mut Batch) -> Result<(), String> {
+    let big = meta.layout.big_endian;
+    let data = r.data;
+    let c = &meta.common;
+    let type_id = c
+        .type_field
+        .uint(data, big)
+        .ok_or_else(|| format!("record ({} bytes, too short for common_type)", data.len()))?;
+    let mut ts = r.ts;
+    if let Some(t) = meta.tsc2nsec {
+        ts = mul_u64_u32_shr(ts, t.mult as i32 as i64 as u64, t.shift);
+    }
+    ts = ts.wrapping_add(meta.ts_offset as u64);
+    let pid = c.pid.as_ref().and_then(|f| f.int(data, big)).unwrap_or(0) as i32;
+    let mut rec = Rec {
+        ts,
+        pid,
+        comm: meta.cmdlines.lookup(pid),
+        flags: c
+            .flags
+            .as_ref()
+            .and_then(|f| f.uint(data, big))
+            .unwrap_or(0) as u8,
+        pc: c.pc.as_ref().and_then(|f| f.uint(data, big)).unwrap_or(0) as u8,
+        kind: Kind::Unknown,
+        event: type_id as u32,
+        ip: NONE64,
+        parent_ip: NONE64,
+        sym: NO_SYM,
+        psym: NO_SYM,
+        depth: NONE32,
+        count: NONE32,
+        t1: NONE64,
+        t2: NONE64,
+        info: (0, 0),
+    };
+    let Some(idx) = meta.format_index(type_id) else {
+        batch.recs.push(rec);
+        return Ok(());
+    };
+    rec.event = idx as u32;
+    let ks = &meta.kallsyms;
+    match &meta.plans[idx] {
+        Plan::Function { ip, parent } => {
+            rec.kind = Kind::Function;
+            rec.ip = ip.uint(data, big).unwrap_or(NONE64);
+            rec.parent_ip = opt_u64(parent, data, big);
+            rec.sym = if rec.ip == NONE64 {
+                NO_SYM
+            } else {
+                ks.lookup(rec.ip)
+            };
+            rec.psym = if rec.parent_ip == NONE64 {
+                NO_SYM
+            } else {
+                ks.lookup(rec.parent_ip)
+            };
+        }
+        Plan::FuncRepeats {
+            ip,
+            parent,
+            count,
+            top,
+            bottom,
+        } => {
+            rec.kind = Kind::FuncRepeats;
+            rec.ip = ip.uint(data, big).unwrap_or(NONE64);
+            rec.parent_ip = opt_u64(parent, data, big);
+            rec.sym = if rec.ip == NONE64 {
+                NO_SYM
+            } else {
+                ks.lookup(rec.ip)
+            };
+            rec.psym = if rec.parent_ip == NONE64 {
+                NO_SYM
+            } else {
+                ks.lookup(rec.parent_ip)
+            };
+            rec.count = count
+                .as_ref()
+                .and_then(|f| f.uint(data, big))
+                .map_or(NONE32, |v| v as u32);
+            let top = opt_u64(top, data, big);
+            let bottom = opt_u64(bottom, data, big);
+            if top != NONE64 && bottom != NONE64 {
+                rec.t1 = ts.wrapping_sub((top << 32) | bottom);
+            }
+        }
+        Plan::GraphEntry { func, depth } => {
+            rec.kind = Kind::GraphEntry;
+            rec.ip = func.uint(data, big).unwrap_or(NONE64);
+            rec.sym = if rec.ip == NONE64 {
+                NO_SYM
+            } else {
+                ks.lookup(rec.ip)
+            };
+            rec.depth = depth
+                .as_ref()
+                .and_then(|f| f.int(data, big))
+                .map_or(NONE32, |v| v as u32);
+        }
+        Plan::GraphExit {
+            func,
+            depth,
+            overrun,
+            calltime,
+            rettime,
+        } => {
+            rec.kind = Kind::GraphExit;
+            rec.ip = func.uint(data, big).unwrap_or(NONE64);
+            rec.sym = if rec.ip == NONE64 {
+                NO_SYM
+            } else {
+                ks.lookup(rec.ip)
+            };
+            rec.depth = depth
+                .as_ref()
+                .and_then(|f| f.int(data, big))
+                .map_or(NONE32, |v| v as u32);
+            rec.count = overrun
+                .as_ref()
+                .and_then(|f| f.uint(data, big))
+                .map_or(NONE32, |v| v as u32);
+            rec.t1 = opt_u64(calltime, data, big);
+            rec.t2 = opt_u64(rettime, data, big);
+        }
+        Plan::Other { print } => {
+            rec.kind = Kind::Other;
+            let ev = &meta.formats[idx];
+            let start = batch.text.len();
+            let cx = Ctx {
+                big_endian: big,
+                kallsyms: ks,
+                printk: &meta.printk,
+            };
+            let ok = print
+                .as_ref()
+                .is_some_and(|p| p.render(ev, data, &cx, &mut batch.text));
+            if !ok {
+                batch.text.truncate(start);
+                raw_fields(ev, data, big, &mut batch.text);
+            }
+            // trace-cmd drops one trailing newline from the line.
+            if batch.text.len() > start && batch.text.ends_with('\n') {
+                batch.text.pop();
+            }
+            rec.info = (start as u32, (batch.text.len() - start) as u32);
+        }
+    }
+    batch.recs.push(rec);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsc_scaling_matches_trace_cmd() {
+        assert_eq!(mul_u64_u32_shr(1000, 3, 1), 1500);
+        let big = (5u64 << 32) | 7;
+        assert_eq!(mul_u64_u32_shr(big, 2, 1), 7 + ((5 * 2) << 31));
+    }
+}
