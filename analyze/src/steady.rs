@@ -150,6 +150,7 @@ mod tests {
                 first_event,
                 caller: None,
                 syscall: None,
+                ip: None,
             },
             candidates: 0,
             symbol: None,
