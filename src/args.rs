@@ -65,6 +65,10 @@ pub struct SymbolsArgs {
     /// Output: `.csv` for CSV, anything else for Parquet.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// The kernel source tree (e.g. Debian's linux-source): refine end lines, add
+    /// nloc, macro families, MAINTAINERS subsystem and area.
+    #[arg(long, value_name = "DIR")]
+    pub source: Option<PathBuf>,
     /// Neither read nor write the symbol cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -97,6 +101,9 @@ pub struct AnalyzeArgs {
     /// The vmlinux with DWARF the trace was recorded on.
     #[arg(long)]
     pub vmlinux: PathBuf,
+    /// The kernel source tree: refined line spans, nloc and HAP per subsystem.
+    #[arg(long, value_name = "DIR")]
+    pub source: Option<PathBuf>,
     /// Print one JSON object instead of the text summary.
     #[arg(long)]
     pub json: bool,

@@ -84,7 +84,10 @@ fn dump(a: DumpArgs) -> anyhow::Result<()> {
 }
 
 fn symbols(a: SymbolsArgs) -> anyhow::Result<()> {
-    let (table, source) = analyze::cache::load_symbols(&a.vmlinux, !a.no_cache)?;
+    let (mut table, source) = analyze::cache::load_symbols(&a.vmlinux, !a.no_cache)?;
+    if let Some(tree) = &a.source {
+        analyze::source::annotate_from(&mut table, tree)?;
+    }
     analyze::table::write_symbols(&table, &a.output)?;
     let with_lines = table.symbols.iter().filter(|s| s.lines.is_some()).count();
     eprintln!(
@@ -139,7 +142,10 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
         ingest::Options::strict(a.strict),
         analyze::SteadyOptions::new(a.steady_window, a.steady_fraction, a.steady_tolerance),
     );
-    let (table, _) = analyze::cache::load_symbols(&a.vmlinux, !a.no_cache)?;
+    let (mut table, _) = analyze::cache::load_symbols(&a.vmlinux, !a.no_cache)?;
+    if let Some(tree) = &a.source {
+        analyze::source::annotate_from(&mut table, tree)?;
+    }
     let mut runs = analyze::measure::measure_all(&a.traces, &a.vmlinux, &table, &options)?;
     if !a.baselines.is_empty() {
         let base =

@@ -92,7 +92,7 @@ fn output_dir_has_one_row_per_function_and_the_same_json() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "function,module,events,first_ts_ns,first_event,candidates,symbol_name,symbol_address,symbol_size,file,start_line,end_line,lines,code_lines,in_baseline,caller,syscall"
+        "function,module,events,first_ts_ns,first_event,candidates,symbol_name,symbol_address,symbol_size,file,start_line,end_line,lines,code_lines,dwarf_end_line,nloc,span_source,macro_kind,subsystem,area,in_baseline,caller,syscall"
     );
     assert_eq!(lines.count() as u64, printed["functions"].as_u64().unwrap());
     assert!(out.join("functions.parquet").is_file());
@@ -135,4 +135,62 @@ fn function_graph_text_counts_entries() {
     let no_irq = analyze_json(&trace, &[]);
     assert!(no_irq["excluded"]["irq"].as_u64().unwrap() > 0);
     assert!(no_irq["functions"].as_u64() < all["functions"].as_u64());
+}
+
+/// With the source tree: refined spans, nloc, and HAP per MAINTAINERS
+/// subsystem that adds up to the total.
+#[test]
+fn source_tree_adds_nloc_and_subsystems() {
+    let trace = fixture("dat/steady-6.1.v7.dat");
+    let ksrc = std::env::var("HAP_KSRC").unwrap_or_else(|_| "/var/cache/hap/ksrc".into());
+    let tree = std::path::Path::new(&ksrc).join("linux-source-6.1");
+    assert!(
+        tree.join("MAINTAINERS").is_file(),
+        "{} missing: run scripts/setup.sh",
+        tree.display()
+    );
+    let plain = analyze_json(&trace, &[]);
+    let j = analyze_json(&trace, &["--source", tree.to_str().unwrap()]);
+    assert_eq!(j["functions"], plain["functions"]);
+    let subs = j["subsystems"].as_array().unwrap();
+    let sum = |k: &str| subs.iter().map(|s| s[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("lines"), j["lines"].as_u64().unwrap());
+    assert_eq!(
+        sum("functions"),
+        j["resolved"].as_u64().unwrap() + j["unresolved"].as_u64().unwrap()
+    );
+    assert!(j["nloc"].as_u64().unwrap() > 0 && j["nloc"].as_u64() < j["lines"].as_u64());
+    let names: Vec<&str> = subs.iter().filter_map(|s| s["name"].as_str()).collect();
+    assert!(
+        names.contains(&"FILESYSTEMS (VFS and infrastructure)"),
+        "{names:?}"
+    );
+    // The refined table: vfs_read spans 450-479 in fs/read_write.c (source and DWARF agree).
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s.csv");
+    let vm = vmlinux();
+    hap_ok(&[
+        "symbols",
+        "--vmlinux",
+        vm.to_str().unwrap(),
+        "--source",
+        tree.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let row = csv.lines().find(|l| l.starts_with("vfs_read,")).unwrap();
+    let f: Vec<&str> = row.split(',').collect();
+    assert_eq!(&f[3..8], &["fs/read_write.c", "450", "479", "30", "32"]);
+    assert_eq!(
+        &f[8..],
+        &[
+            "479",
+            "27",
+            "both",
+            "",
+            "FILESYSTEMS (VFS and infrastructure)",
+            "fs"
+        ]
+    );
 }

@@ -268,7 +268,7 @@ fn baseline_functions_are_subtracted() {
     let (mut flagged, mut flagged_lines) = (0u64, 0u64);
     for l in csv.lines().skip(1) {
         let f: Vec<&str> = l.split(',').collect();
-        if f[14] == "true" {
+        if f[20] == "true" {
             flagged += 1;
             flagged_lines += f[12].parse::<u64>().unwrap_or(0);
         }

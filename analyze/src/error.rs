@@ -12,6 +12,8 @@ pub enum Error {
     Ingest(ingest::Error),
     /// Building the symbol table from the vmlinux failed.
     Symbols(SymbolError),
+    /// Reading the kernel source tree failed.
+    Source(crate::source::SourceError),
     /// Reading or writing a file failed.
     Io {
         /// The file.
@@ -66,6 +68,7 @@ impl fmt::Display for Error {
         match self {
             Error::Ingest(e) => write!(f, "{e}"),
             Error::Symbols(e) => write!(f, "{e}"),
+            Error::Source(e) => write!(f, "{e}"),
             Error::Io { path, err } => write!(f, "{}: {err}", path.display()),
             Error::Table { path, msg } => write!(f, "{}: {msg}", path.display()),
             Error::Mismatch {
@@ -98,5 +101,11 @@ impl From<ingest::Error> for Error {
 impl From<SymbolError> for Error {
     fn from(e: SymbolError) -> Error {
         Error::Symbols(e)
+    }
+}
+
+impl From<crate::source::SourceError> for Error {
+    fn from(e: crate::source::SourceError) -> Error {
+        Error::Source(e)
     }
 }

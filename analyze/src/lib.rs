@@ -2,7 +2,8 @@
 //!
 //! The second stage of `hap`. It selects the workload's events from a trace
 //! ([`select`]), resolves each unique function against a vmlinux symbol
-//! table built from ELF + DWARF ([`symbols`], cached by [`cache`]), and sums
+//! table built from ELF + DWARF ([`symbols`], cached by [`cache`]) and refined
+//! from the kernel source tree ([`source`]), and sums
 //! source lines into a Horizontal Attack Profile ([`measure`]), testing
 //! whether the run reached steady state ([`steady`]). Tables are
 //! written by [`table`].
@@ -14,6 +15,7 @@ pub mod measure;
 pub mod resolve;
 pub mod runs;
 pub mod select;
+pub mod source;
 pub mod steady;
 pub mod symbols;
 pub mod table;

@@ -113,15 +113,22 @@ pub struct Measurement {
     pub addresses: SlideCheck,
     /// Functions and lines by the system call they first ran under, most lines first
     /// (`None`: outside any system call, e.g. page faults, signal delivery, exit).
-    pub syscalls: Vec<SyscallShare>,
+    pub syscalls: Vec<Share>,
+    /// Functions and lines by MAINTAINERS subsystem (with `--source`; `None`: no section).
+    pub subsystems: Vec<Share>,
+    /// Functions and lines by area of the tree (with `--source`).
+    pub areas: Vec<Share>,
+    /// Sum of `nloc` (non-blank, non-comment lines) over counted rows, with `--source`.
+    pub nloc: u64,
 }
 
-/// The kernel code first reached under one system call.
+/// The part of the counted functions that falls under one key (a system
+/// call, a subsystem, an area).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SyscallShare {
-    /// Entry function (`__x64_sys_read`), or `None` outside system calls.
-    pub syscall: Option<String>,
-    /// Functions first called under it.
+pub struct Share {
+    /// The key, or `None` for functions without one.
+    pub key: Option<String>,
+    /// Functions.
     pub functions: u64,
     /// Their lines.
     pub lines: u64,
@@ -201,6 +208,9 @@ pub fn measure(
         baseline: BaselineUse::default(),
         addresses: check,
         syscalls: Vec::new(),
+        subsystems: Vec::new(),
+        areas: Vec::new(),
+        nloc: 0,
     };
     for u in &uses {
         let rows = resolver.resolve(u, options.ambiguous);
@@ -246,30 +256,37 @@ impl Measurement {
             .map(|s| u64::from(s.code_lines.unwrap_or(0)))
             .sum();
         self.hap = self.lines as f64 * self.bug_density / 1000.0;
+        self.nloc = syms
+            .iter()
+            .map(|s| u64::from(s.source.as_ref().and_then(|f| f.nloc).unwrap_or(0)))
+            .sum();
+        self.syscalls = self.shares(|r| r.traced.syscall.as_deref());
+        self.subsystems = self.shares(|r| r.symbol.as_ref()?.source.as_ref()?.subsystem.as_deref());
+        self.areas = self.shares(|r| Some(r.symbol.as_ref()?.source.as_ref()?.area.as_str()));
+    }
+
+    /// Functions and lines of the counted rows grouped by `key`, most lines first.
+    fn shares<'m>(&'m self, key: impl Fn(&'m FunctionRow) -> Option<&'m str>) -> Vec<Share> {
         let mut by: std::collections::BTreeMap<Option<&str>, (u64, u64)> = Default::default();
         for r in self
             .rows
             .iter()
             .filter(|r| !(self.baseline.subtracted && r.in_baseline))
         {
-            let e = by.entry(r.traced.syscall.as_deref()).or_default();
+            let e = by.entry(key(r)).or_default();
             e.0 += 1;
             e.1 += r.symbol.as_ref().and_then(|s| s.lines).map_or(0, u64::from);
         }
-        let mut shares: Vec<SyscallShare> = by
+        let mut shares: Vec<Share> = by
             .into_iter()
-            .map(|(k, (functions, lines))| SyscallShare {
-                syscall: k.map(str::to_string),
+            .map(|(k, (functions, lines))| Share {
+                key: k.map(str::to_string),
                 functions,
                 lines,
             })
             .collect();
-        shares.sort_by(|a, b| {
-            b.lines
-                .cmp(&a.lines)
-                .then_with(|| a.syscall.cmp(&b.syscall))
-        });
-        self.syscalls = shares;
+        shares.sort_by(|a, b| b.lines.cmp(&a.lines).then_with(|| a.key.cmp(&b.key)));
+        shares
     }
 
     /// Mark the functions that the baseline runs also call, and with

@@ -156,6 +156,7 @@ mod tests {
             end_line: Some(start + lines - 1),
             lines: Some(lines),
             code_lines: Some(1),
+            source: None,
         }
     }
 

@@ -11,11 +11,16 @@ use ingest::atomic::AtomicFile;
 use polars::prelude::*;
 
 use crate::measure::Measurement;
-use crate::symbols::{Symbol, SymbolTable};
+use crate::symbols::{SourceFacts, Symbol, SymbolTable};
 use crate::Error;
 
-/// Columns of a symbol table, in order.
-pub const SYMBOL_COLUMNS: [&str; 8] = [
+/// The source-tree facts of a symbol, if it was refined.
+fn src(s: Option<&Symbol>) -> Option<&SourceFacts> {
+    s.and_then(|s| s.source.as_deref())
+}
+
+/// Columns of a symbol table, in order (the last six are empty without `--source`).
+pub const SYMBOL_COLUMNS: [&str; 14] = [
     "name",
     "address",
     "size",
@@ -24,6 +29,12 @@ pub const SYMBOL_COLUMNS: [&str; 8] = [
     "end_line",
     "lines",
     "code_lines",
+    "dwarf_end_line",
+    "nloc",
+    "span_source",
+    "macro_kind",
+    "subsystem",
+    "area",
 ];
 
 fn symbol_columns<'a>(
@@ -74,7 +85,43 @@ fn symbol_columns<'a>(
         ),
         Column::new(
             name("code_lines"),
-            syms.map(|s| s.and_then(|s| s.code_lines))
+            syms.clone()
+                .map(|s| s.and_then(|s| s.code_lines))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            name("dwarf_end_line"),
+            syms.clone()
+                .map(|s| src(s).and_then(|f| f.dwarf_end_line))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            name("nloc"),
+            syms.clone()
+                .map(|s| src(s).and_then(|f| f.nloc))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            name("span_source"),
+            syms.clone()
+                .map(|s| src(s).and_then(|f| f.span_source))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            name("macro_kind"),
+            syms.clone()
+                .map(|s| src(s).and_then(|f| f.macro_kind))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            name("subsystem"),
+            syms.clone()
+                .map(|s| src(s).and_then(|f| f.subsystem.as_deref()))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            name("area"),
+            syms.map(|s| src(s).map(|f| f.area.as_str()))
                 .collect::<Vec<_>>(),
         ),
     ]
@@ -278,6 +325,7 @@ pub fn read_symbols(path: &Path, build_id: Option<Vec<u8>>) -> Result<SymbolTabl
             end_line: end.get(i),
             lines: lines.get(i),
             code_lines: code.get(i),
+            source: None,
         });
     }
     Ok(SymbolTable { build_id, symbols })

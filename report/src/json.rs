@@ -1,5 +1,6 @@
 //! The machine-readable result: one JSON object per analysis.
 
+use analyze::measure::Share;
 use analyze::runs::{FunctionSet, Runs};
 use analyze::Measurement;
 use serde_json::{json, Value};
@@ -50,9 +51,10 @@ pub fn measurement(m: &Measurement) -> Value {
             "sampled": m.addresses.sampled,
             "agree": m.addresses.agree,
         },
-        "syscalls": m.syscalls.iter().map(|s| json!({
-            "syscall": s.syscall, "functions": s.functions, "lines": s.lines,
-        })).collect::<Vec<_>>(),
+        "syscalls": shares(&m.syscalls, m.bug_density, "syscall"),
+        "subsystems": shares(&m.subsystems, m.bug_density, "name"),
+        "areas": shares(&m.areas, m.bug_density, "name"),
+        "nloc": m.nloc,
         "steady_state": {
             "reached": m.steady.reached,
             "at_seconds": m.steady.at_seconds,
@@ -84,4 +86,19 @@ pub fn runs(runs: &[Measurement], combined: &Runs) -> Value {
         "hap_stddev": combined.hap_stddev,
         "hap_cv": combined.hap_cv,
     })
+}
+
+/// Shares as `[{KEY: name, functions, lines, hap}]`, most lines first.
+fn shares(list: &[Share], density: f64, key: &str) -> Value {
+    list.iter()
+        .map(|s| {
+            let mut o = json!({
+                "functions": s.functions,
+                "lines": s.lines,
+                "hap": s.lines as f64 * density / 1000.0,
+            });
+            o[key] = json!(s.key);
+            o
+        })
+        .collect()
 }

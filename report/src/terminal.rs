@@ -98,16 +98,28 @@ pub fn measurement(m: &Measurement, w: &mut impl Write) -> io::Result<()> {
         .syscalls
         .iter()
         .take(8)
-        .map(|s| {
-            format!(
-                "{} {}",
-                s.syscall.as_deref().unwrap_or("(no syscall)"),
-                s.lines
-            )
-        })
+        .map(|s| format!("{} {}", s.key.as_deref().unwrap_or("(no syscall)"), s.lines))
         .collect();
     if !top.is_empty() {
         writeln!(w, "syscalls  lines first reached under: {}", top.join(", "))?;
+    }
+    if m.subsystems.iter().any(|s| s.key.is_some()) {
+        writeln!(
+            w,
+            "nloc      {} (non-blank, non-comment lines of the counted functions)",
+            m.nloc
+        )?;
+        writeln!(w, "subsystems by lines (HAP):")?;
+        for s in m.subsystems.iter().take(10) {
+            writeln!(
+                w,
+                "  {:>7} {:>8.3}  {} ({} functions)",
+                s.lines,
+                s.lines as f64 * m.bug_density / 1000.0,
+                s.key.as_deref().unwrap_or("(no MAINTAINERS section)"),
+                s.functions
+            )?;
+        }
     }
     let b = &m.baseline;
     if b.traces > 0 {

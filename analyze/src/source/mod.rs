@@ -27,6 +27,7 @@
 //! the DWARF end is kept. [`Refined::span_source`] tells which: `Both` when
 //! the two agree within one line, `Source` or `Dwarf` otherwise.
 
+mod annotate;
 mod body;
 mod error;
 mod lex;
@@ -40,6 +41,7 @@ use rayon::prelude::*;
 
 use crate::symbols::Symbol;
 
+pub use annotate::{annotate, annotate_from};
 pub use error::SourceError;
 pub use maintainers::{area_of, Maintainers};
 
@@ -297,6 +299,7 @@ mod tests {
             end_line: end,
             lines: span_lines(start, end),
             code_lines: None,
+            source: None,
         }
     }
 

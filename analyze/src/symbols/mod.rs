@@ -62,6 +62,25 @@ pub struct Symbol {
     /// Number of distinct line numbers, in the function's own decl file, of
     /// line-table rows whose address is in `[address, address + size)`.
     pub code_lines: Option<u32>,
+    /// What the kernel source tree adds (`--source`); `None` from DWARF alone.
+    pub source: Option<Box<SourceFacts>>,
+}
+
+/// Facts about a function read from the kernel source tree.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SourceFacts {
+    /// The DWARF-derived end line, before refinement.
+    pub dwarf_end_line: Option<u32>,
+    /// Non-blank, non-comment lines of the body.
+    pub nloc: Option<u32>,
+    /// Which end line was kept: `dwarf`, `source` or `both` (agree within a line).
+    pub span_source: Option<&'static str>,
+    /// Macro family for macro-generated functions (`syscall`, `trace_event`, …).
+    pub macro_kind: Option<&'static str>,
+    /// MAINTAINERS section of the function's file.
+    pub subsystem: Option<String>,
+    /// Top-level area of the file (`fs`, `mm`, `fs/ext4`, …).
+    pub area: String,
 }
 
 /// All function symbols of one ELF file, with source locations.
@@ -112,6 +131,7 @@ impl SymbolTable {
                     end_line: info.end_line,
                     lines,
                     code_lines: info.code_lines,
+                    source: None,
                 }
             })
             .collect();
