@@ -116,6 +116,30 @@ pub fn schema() -> Schema {
     ])
 }
 
+/// A string column of one batch: the bytes in one arena, no allocation per row.
+#[derive(Default)]
+struct Strings {
+    bytes: String,
+    /// Per row: (start, end) into `bytes`, or `None` for null.
+    spans: Vec<Option<(u32, u32)>>,
+}
+
+impl Strings {
+    fn push(&mut self, v: Option<&str>) {
+        self.spans.push(v.map(|v| {
+            let start = self.bytes.len() as u32;
+            self.bytes.push_str(v);
+            (start, self.bytes.len() as u32)
+        }));
+    }
+
+    fn column(&self, name: &str) -> Column {
+        let values: Vec<Option<&str>> =
+            self.spans.iter().map(|s| s.map(|(a, b)| &self.bytes[a as usize..b as usize])).collect();
+        Column::new(name.into(), values)
+    }
+}
+
 /// One batch of rows being accumulated.
 #[derive(Default)]
 struct Columns {
@@ -123,16 +147,16 @@ struct Columns {
     cpu: Vec<u32>,
     pid: Vec<i32>,
     tgid: Vec<Option<i32>>,
-    comm: Vec<String>,
-    event: Vec<String>,
-    function: Vec<Option<String>>,
-    parent: Vec<Option<String>>,
-    module: Vec<Option<String>>,
+    comm: Strings,
+    event: Strings,
+    function: Strings,
+    parent: Strings,
+    module: Strings,
     ip: Vec<Option<u64>>,
     parent_ip: Vec<Option<u64>>,
     flags: Vec<Option<IrqFlags>>,
     preempt: Vec<Option<u32>>,
-    info: Vec<Option<String>>,
+    info: Strings,
     depth: Vec<Option<u32>>,
     calltime: Vec<Option<u64>>,
     rettime: Vec<Option<u64>>,
@@ -145,16 +169,16 @@ impl Columns {
         self.cpu.push(e.cpu);
         self.pid.push(e.pid);
         self.tgid.push(e.tgid);
-        self.comm.push(e.comm.to_owned());
-        self.event.push(e.event.to_owned());
-        self.function.push(e.function.map(str::to_owned));
-        self.parent.push(e.parent.map(str::to_owned));
-        self.module.push(e.module.map(str::to_owned));
+        self.comm.push(Some(e.comm));
+        self.event.push(Some(e.event));
+        self.function.push(e.function);
+        self.parent.push(e.parent);
+        self.module.push(e.module);
         self.ip.push(e.ip);
         self.parent_ip.push(e.parent_ip);
         self.flags.push(e.flags);
         self.preempt.push(e.preempt_depth.map(u32::from));
-        self.info.push(e.info.map(str::to_owned));
+        self.info.push(e.info);
         self.depth.push(e.depth);
         self.calltime.push(e.calltime);
         self.rettime.push(e.rettime);
@@ -178,11 +202,11 @@ impl Columns {
             Column::new(CPU.into(), c.cpu),
             Column::new(PID.into(), c.pid),
             Column::new(TGID.into(), c.tgid),
-            Column::new(COMM.into(), c.comm),
-            Column::new(EVENT.into(), c.event),
-            Column::new(FUNCTION.into(), c.function),
-            Column::new(PARENT.into(), c.parent),
-            Column::new(MODULE.into(), c.module),
+            c.comm.column(COMM),
+            c.event.column(EVENT),
+            c.function.column(FUNCTION),
+            c.parent.column(PARENT),
+            c.module.column(MODULE),
             Column::new(IP.into(), c.ip),
             Column::new(PARENT_IP.into(), c.parent_ip),
             Column::new(IRQS_OFF.into(), flag(|f| f.irqs_off)),
@@ -190,7 +214,7 @@ impl Columns {
             Column::new(SOFTIRQ.into(), flag(|f| f.softirq)),
             Column::new(NMI.into(), flag(|f| f.nmi)),
             Column::new(PREEMPT_DEPTH.into(), c.preempt),
-            Column::new(INFO.into(), c.info),
+            c.info.column(INFO),
             Column::new(DEPTH.into(), c.depth),
             Column::new(CALLTIME.into(), c.calltime),
             Column::new(RETTIME.into(), c.rettime),

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# One benchmark for every stage, each beside its reference tool in the same run.
+# Prints: work, hap's time, the reference's time, the ratio (reference / hap,
+# higher is better for hap), hap's peak RSS. Times are medians of RUNS runs.
+# Usage: bench/run.sh [RUNS]     (needs ../shared/traces and scripts/setup.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+shared=../shared/traces
+vm=/usr/lib/debug/boot/vmlinux-6.1.0-57-cloud-amd64
+src=${HAP_KSRC:-/var/cache/hap/ksrc}/linux-source-6.1
+[ -d "$shared" ] || { echo "bench: $shared missing" >&2; exit 1; }
+[ -f "$vm" ] && [ -d "$src" ] || { echo "bench: run scripts/setup.sh first" >&2; exit 1; }
+cargo build --release --locked -q
+hap=$PWD/target/release/hap
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export HAP_CACHE_DIR=$work/cache
+
+# The largest function text trace and trace.dat (qemu-user runtime capture).
+text_zst=$shared/linux-6.1/runtimes/qemu-user/trace.txt.zst
+dat=$shared/linux-6.1/runtimes/qemu-user/trace.dat
+zstdcat "$text_zst" > "$work/trace.txt"
+cat "$dat" "$vm" > /dev/null
+
+# median wall seconds and peak RSS (MB) of a shell command over $runs runs
+measure() {
+  local times=() peak=0 t m
+  for _ in $(seq "$runs"); do
+    /usr/bin/time -o "$work/time" -f '%e %M' sh -c "$1" > /dev/null 2>&1
+    read -r t m < <(tail -n 1 "$work/time")
+    times+=("$t"); [ "$m" -gt "$peak" ] && peak=$m
+  done
+  printf '%s %s\n' "$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')" "$((peak / 1024))"
+}
+
+row() { # work hap_cmd ref_cmd
+  local ht hm rt rm
+  read -r ht hm < <(measure "$2")
+  read -r rt rm < <(measure "$3")
+  printf '%-44s %9s %9s %9s %9s\n' "$1" "$ht" "$rt" "$(awk -v a="$rt" -v b="$ht" 'BEGIN { printf "%.1fx", a / (b > 0 ? b : 0.005) }')" "$hm"
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); median of $runs runs; $(date -u +%F)"
+echo "inputs: $(basename "$(dirname "$text_zst")")/trace.txt ($(stat -c %s "$work/trace.txt") bytes), trace.dat ($(stat -c %s "$dat") bytes), vmlinux ($(stat -c %s "$vm") bytes)"
+printf '%-44s %9s %9s %9s %9s\n' work "hap (s)" "ref (s)" "ratio" "hap MB"
+"$hap" symbols --vmlinux "$vm" -o "$work/warm.parquet" 2> /dev/null   # warm the symbol cache
+row "text -> unique functions (vs seed grep|sed|sort|uniq)" \
+  "$hap analyze $work/trace.txt --vmlinux $vm --include-irq" \
+  "grep -v '^#' $work/trace.txt | sed 's/.*: \([^ ]*\) <-.*/\1/' | sort | uniq"
+row "trace.dat -> events Parquet (vs trace-cmd report)" \
+  "$hap ingest $dat -o $work/e.parquet" \
+  "trace-cmd report $dat"
+row "trace.dat -> unique functions (vs trace-cmd report)" \
+  "$hap analyze $dat --vmlinux $vm --include-irq" \
+  "trace-cmd report $dat"
+row "symbol table, cold (vs gdb -batch load+query)" \
+  "$hap symbols --vmlinux $vm -o $work/s.parquet --no-cache" \
+  "gdb -batch -nx -ex 'info line vfs_read' $vm"
+row "symbol table, cached (vs gdb -batch load+query)" \
+  "$hap symbols --vmlinux $vm -o $work/s.parquet" \
+  "gdb -batch -nx -ex 'info line vfs_read' $vm"
+row "end to end, --source, no cache (vs report)" \
+  "HAP_CACHE_DIR=$work/none $hap analyze $dat --vmlinux $vm --source $src --no-cache" \
+  "trace-cmd report $dat"
+row "end to end, --source, cache warm (vs report)" \
+  "$hap analyze $dat --vmlinux $vm --source $src" \
+  "trace-cmd report $dat"
+"$hap" ingest "$dat" -o "$work/e.parquet" 2> /dev/null
+printf '%-44s %9s %9s %9s\n' "size: events Parquet vs trace.dat (bytes)" "$(stat -c %s "$work/e.parquet")" "$(stat -c %s "$dat")" \
+  "$(awk -v a="$(stat -c %s "$work/e.parquet")" -v b="$(stat -c %s "$dat")" 'BEGIN { printf "%.2fx", a / b }')"
