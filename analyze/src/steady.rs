@@ -75,6 +75,8 @@ pub struct Steady {
     pub at_event: Option<u64>,
     /// Unique functions at that point.
     pub at_functions: Option<u64>,
+    /// Lines of the counted functions at that point (the HAP's numerator then).
+    pub at_lines: Option<u64>,
     /// New functions inside the test window.
     pub new_in_last_window: u64,
     /// New functions the test tolerates in the window.
@@ -128,6 +130,7 @@ pub fn steady_state(rows: &[FunctionRow], stats: &SelectStats, options: SteadyOp
         at_seconds: at.map(|p| (p.ts_ns - stats.first_kept_ns) as f64 / 1e9),
         at_event: at.map(|p| p.event),
         at_functions: at.map(|p| p.functions),
+        at_lines: at.map(|p| p.lines),
         new_in_last_window,
         allowed,
         curve,

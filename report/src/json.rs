@@ -60,6 +60,8 @@ pub fn measurement(m: &Measurement) -> Value {
             "at_seconds": m.steady.at_seconds,
             "at_event": m.steady.at_event,
             "at_functions": m.steady.at_functions,
+            "at_lines": m.steady.at_lines,
+            "hap_at": m.steady.at_lines.map(|l| l as f64 * m.bug_density / 1000.0),
             "new_in_last_window": m.steady.new_in_last_window,
             "allowed_in_window": m.steady.allowed,
             "tolerance": m.steady.options.tolerance,

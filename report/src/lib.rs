@@ -4,6 +4,8 @@
 //! text ([`terminal`]), JSON ([`json`]) and result files ([`files`]), and
 //! prints events as `trace-cmd report` does ([`dump`]).
 #![deny(missing_docs, missing_debug_implementations)]
+// `json!` expands recursively; the result object has many keys.
+#![recursion_limit = "256"]
 
 pub mod dump;
 pub mod files;

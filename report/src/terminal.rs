@@ -168,8 +168,9 @@ fn steady(m: &Measurement, w: &mut impl Write) -> io::Result<()> {
     match (st.reached, st.at_seconds, st.at_event, st.at_functions) {
         (true, Some(t), Some(e), Some(f)) => writeln!(
             w,
-            "steady    reached at {t:.3} s of {span:.3} s (kept event {e}, {f} of {} functions); {window}",
-            m.functions
+            "steady    reached at {t:.3} s of {span:.3} s (kept event {e}, {f} of {} functions, HAP {:.3}); {window}",
+            m.functions,
+            st.at_lines.unwrap_or(0) as f64 * m.bug_density / 1000.0
         ),
         _ => writeln!(
             w,
