@@ -89,7 +89,8 @@ pub struct Measurement {
     pub without_lines: u64,
     /// Names of the unresolved functions, sorted.
     pub unresolved_names: Vec<String>,
-    /// Sum of `lines` over counted rows (without baseline functions when subtracted).
+    /// Sum of `lines` over counted rows (without baseline functions when
+    /// subtracted; copies of one source function, same file and start line, once).
     pub lines: u64,
     /// Sum of `code_lines` over counted rows.
     pub code_lines: u64,
@@ -236,8 +237,8 @@ pub fn measure(
         m.rows.extend(rows);
     }
     m.unresolved_names.sort();
-    m.steady = steady_state(&m.rows, &m.selection, options.steady);
     m.recount();
+    m.steady = steady_state(&m.rows, &m.selection, options.steady);
     Ok(m)
 }
 
@@ -245,11 +246,25 @@ impl Measurement {
     /// Recompute `lines`, `code_lines` and `hap` from the rows, leaving out
     /// rows of baseline functions when the baseline is subtracted.
     pub fn recount(&mut self) {
-        let counted = self
+        // A row counts unless it is a subtracted baseline function or a copy
+        // of a source function already counted: out-of-line copies of one
+        // header `static inline`, or the `__x64_sys_*`/`__do_sys_*` family of
+        // one SYSCALL_DEFINE (same file and start line, different symbols).
+        let mut seen = std::collections::HashSet::new();
+        let subtracted = self.baseline.subtracted;
+        for r in &mut self.rows {
+            r.counted = !(subtracted && r.in_baseline)
+                && match r.symbol.as_ref().map(|s| (&s.file, s.start_line)) {
+                    Some((Some(f), Some(l))) => seen.insert((f.clone(), l)),
+                    _ => true,
+                };
+        }
+        let syms: Vec<_> = self
             .rows
             .iter()
-            .filter(|r| !(self.baseline.subtracted && r.in_baseline));
-        let syms: Vec<_> = counted.filter_map(|r| r.symbol.as_ref()).collect();
+            .filter(|r| r.counted)
+            .filter_map(|r| r.symbol.as_ref())
+            .collect();
         self.lines = syms.iter().map(|s| u64::from(s.lines.unwrap_or(0))).sum();
         self.code_lines = syms
             .iter()
@@ -268,11 +283,7 @@ impl Measurement {
     /// Functions and lines of the counted rows grouped by `key`, most lines first.
     fn shares<'m>(&'m self, key: impl Fn(&'m FunctionRow) -> Option<&'m str>) -> Vec<Share> {
         let mut by: std::collections::BTreeMap<Option<&str>, (u64, u64)> = Default::default();
-        for r in self
-            .rows
-            .iter()
-            .filter(|r| !(self.baseline.subtracted && r.in_baseline))
-        {
+        for r in self.rows.iter().filter(|r| r.counted) {
             let e = by.entry(key(r)).or_default();
             e.0 += 1;
             e.1 += r.symbol.as_ref().and_then(|s| s.lines).map_or(0, u64::from);
@@ -298,21 +309,28 @@ impl Measurement {
         subtract: bool,
     ) {
         let mut functions = std::collections::HashSet::new();
-        let mut lines = 0;
         for r in &mut self.rows {
             r.in_baseline = baseline.contains(&r.traced.key());
             if r.in_baseline {
                 functions.insert(r.traced.key());
-                lines += r.symbol.as_ref().and_then(|s| s.lines).map_or(0, u64::from);
             }
         }
+        // The baseline's lines: what leaving its functions out takes off the total.
+        let mut without = self.clone();
+        without.baseline.subtracted = true;
+        without.recount();
         self.baseline = BaselineUse {
             traces,
             functions: functions.len() as u64,
-            lines,
-            subtracted: subtract,
+            lines: 0,
+            subtracted: false,
         };
         self.recount();
+        self.baseline.lines = self.lines - without.lines;
+        if subtract {
+            self.baseline.subtracted = true;
+            self.recount();
+        }
     }
 }
 
@@ -323,7 +341,7 @@ pub struct BaselineUse {
     pub traces: usize,
     /// Traced functions the baseline also calls.
     pub functions: u64,
-    /// Their lines.
+    /// The lines leaving them out takes off the total.
     pub lines: u64,
     /// Whether they were left out of `lines` and `hap`.
     pub subtracted: bool,

@@ -37,6 +37,9 @@ pub struct FunctionRow {
     pub symbol: Option<Symbol>,
     /// A baseline run calls this function too.
     pub in_baseline: bool,
+    /// Its lines are in the totals (false for a subtracted baseline function
+    /// or a second symbol of a source function already counted).
+    pub counted: bool,
 }
 
 /// Name and address index over a symbol table.
@@ -110,6 +113,7 @@ impl<'a> Resolver<'a> {
                     candidates: 1,
                     symbol: Some(sym.clone()),
                     in_baseline: false,
+                    counted: true,
                 }];
             }
         }
@@ -125,6 +129,7 @@ impl<'a> Resolver<'a> {
             candidates: n,
             symbol: symbol.cloned(),
             in_baseline: false,
+            counted: true,
         };
         match (n, policy) {
             (0, _) => vec![row(None)],

@@ -45,7 +45,7 @@ pub fn combine(runs: &[Measurement]) -> Runs {
     for m in runs {
         let mut keys = BTreeSet::new();
         for r in &m.rows {
-            if m.baseline.subtracted && r.in_baseline {
+            if !r.counted {
                 continue;
             }
             let key = r.traced.key();

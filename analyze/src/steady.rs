@@ -92,7 +92,11 @@ pub fn steady_state(rows: &[FunctionRow], stats: &SelectStats, options: SteadyOp
     // Rows of one traced function share its first_event; sum their lines.
     let mut firsts: Vec<(u64, i64, u64)> = Vec::new();
     for r in rows {
-        let lines = u64::from(r.symbol.as_ref().and_then(|s| s.lines).unwrap_or(0));
+        // Only counted rows add lines (a second symbol of one source function does not).
+        let lines = match (&r.symbol, r.counted) {
+            (Some(s), true) => u64::from(s.lines.unwrap_or(0)),
+            _ => 0,
+        };
         match firsts.last_mut() {
             Some(last) if last.0 == r.traced.first_event && last.1 == r.traced.first_ts_ns => {
                 last.2 += lines
@@ -158,6 +162,7 @@ mod tests {
             candidates: 0,
             symbol: None,
             in_baseline: false,
+            counted: true,
         }
     }
 

@@ -138,7 +138,7 @@ pub fn symbols_frame(table: &SymbolTable) -> PolarsResult<DataFrame> {
 /// One row per traced function: `function`, `module`, `events`,
 /// `first_ts_ns`, `first_event`, `candidates`, then the symbol columns
 /// prefixed `symbol_` except `file`, `start_line`, `end_line`, `lines`,
-/// `code_lines` which keep their names, then `in_baseline`, `caller`, `syscall`.
+/// `code_lines` which keep their names, then `in_baseline`, `counted`, `caller`, `syscall`.
 pub fn functions_frame(m: &Measurement) -> PolarsResult<DataFrame> {
     let rows = &m.rows;
     let mut cols = vec![
@@ -184,6 +184,10 @@ pub fn functions_frame(m: &Measurement) -> PolarsResult<DataFrame> {
     cols.push(Column::new(
         "in_baseline".into(),
         rows.iter().map(|r| r.in_baseline).collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "counted".into(),
+        rows.iter().map(|r| r.counted).collect::<Vec<_>>(),
     ));
     cols.push(Column::new(
         "caller".into(),

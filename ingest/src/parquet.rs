@@ -134,8 +134,11 @@ impl Strings {
     }
 
     fn column(&self, name: &str) -> Column {
-        let values: Vec<Option<&str>> =
-            self.spans.iter().map(|s| s.map(|(a, b)| &self.bytes[a as usize..b as usize])).collect();
+        let values: Vec<Option<&str>> = self
+            .spans
+            .iter()
+            .map(|s| s.map(|(a, b)| &self.bytes[a as usize..b as usize]))
+            .collect();
         Column::new(name.into(), values)
     }
 }

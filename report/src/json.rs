@@ -37,6 +37,7 @@ pub fn measurement(m: &Measurement) -> Value {
         "ambiguous_policy": format!("{:?}", m.ambiguous_policy).to_lowercase(),
         "without_lines": m.without_lines,
         "lines": m.lines,
+        "functions_counted": m.rows.iter().filter(|r| r.counted).count(),
         "code_lines": m.code_lines,
         "bug_density": m.bug_density,
         "hap": m.hap,
