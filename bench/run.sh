@@ -60,6 +60,9 @@ row "symbol table, cold (vs gdb -batch load+query)" \
 row "symbol table, cached (vs gdb -batch load+query)" \
   "$hap symbols --vmlinux $vm -o $work/s.parquet" \
   "gdb -batch -nx -ex 'info line vfs_read' $vm"
+row "symbol table + --source refinement, cold (vs gdb)" \
+  "$hap symbols --vmlinux $vm --source $src -o $work/s.parquet --no-cache" \
+  "gdb -batch -nx -ex 'info line vfs_read' $vm"
 row "end to end, --source, no cache (vs report)" \
   "HAP_CACHE_DIR=$work/none $hap analyze $dat --vmlinux $vm --source $src --no-cache" \
   "trace-cmd report $dat"
