@@ -15,6 +15,7 @@ use args::{AmbiguousArg, AnalyzeArgs, Cli, Command, DumpArgs, IngestArgs, Symbol
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    remove_temporaries_on_interrupt();
     let result = match cli.command {
         Command::Ingest(a) => ingest(a),
         Command::Symbols(a) => symbols(a),
@@ -214,4 +215,20 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
                 });
         io.is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
     })
+}
+
+/// On SIGINT or SIGTERM, remove the temporary files of outputs still being
+/// written (destructors do not run when a signal ends the process), then exit
+/// with 128 + the signal number, as a shell does.
+fn remove_temporaries_on_interrupt() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            ingest::atomic::remove_all_temporaries();
+            std::process::exit(128 + sig);
+        }
+    });
 }

@@ -193,3 +193,39 @@ fn missing_and_binary_inputs_are_clear_errors() {
     let o = hap(&["ingest", "--bogus"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// SIGINT while the output is being written: exit 130 and nothing left
+/// behind, neither the output nor its temporary file.
+#[test]
+fn interrupted_ingest_leaves_no_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.parquet");
+    let trace = crate::util::shared_traces().join("linux-6.1/runtimes/qemu-user/trace.txt.zst");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hap"))
+        .args([
+            "ingest",
+            trace.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .spawn()
+        .unwrap();
+    // Wait for the temporary file to appear (the run takes about a second).
+    let started = std::time::Instant::now();
+    while std::fs::read_dir(dir.path()).unwrap().count() == 0 {
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "no temporary file appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

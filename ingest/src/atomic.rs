@@ -5,6 +5,33 @@
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Temporary files being written, so an interrupted run can remove them
+/// (see [`remove_all_temporaries`]).
+static TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn register(tmp: &Path) {
+    if let Ok(mut t) = TEMPORARIES.lock() {
+        t.push(tmp.to_path_buf());
+    }
+}
+
+fn unregister(tmp: &Path) {
+    if let Ok(mut t) = TEMPORARIES.lock() {
+        t.retain(|p| p != tmp);
+    }
+}
+
+/// Remove every temporary file still being written. Called on SIGINT/SIGTERM,
+/// where destructors do not run, so an interrupted run leaves nothing behind.
+pub fn remove_all_temporaries() {
+    if let Ok(t) = TEMPORARIES.lock() {
+        for p in t.iter() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
 
 /// A file being written; becomes visible at its final path on [`AtomicFile::commit`].
 /// Dropping it without committing removes the temporary file.
@@ -31,6 +58,7 @@ impl AtomicFile {
             std::process::id()
         ));
         let file = File::create(&tmp)?;
+        register(&tmp);
         Ok(AtomicFile {
             tmp,
             dest: dest.to_path_buf(),
@@ -54,9 +82,18 @@ impl AtomicFile {
     /// Flush to disk and rename to the final path.
     pub fn commit(mut self) -> io::Result<()> {
         if let Some(f) = self.file.take() {
-            f.sync_all()?;
+            if let Err(e) = f.sync_all() {
+                let _ = std::fs::remove_file(&self.tmp);
+                unregister(&self.tmp);
+                return Err(e);
+            }
         }
-        std::fs::rename(&self.tmp, &self.dest)
+        let renamed = std::fs::rename(&self.tmp, &self.dest);
+        if renamed.is_err() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        unregister(&self.tmp);
+        renamed
     }
 
     /// Temporary path (for tests and messages).
@@ -69,6 +106,7 @@ impl Drop for AtomicFile {
     fn drop(&mut self) {
         if self.file.take().is_some() {
             let _ = std::fs::remove_file(&self.tmp);
+            unregister(&self.tmp);
         }
     }
 }
