@@ -73,18 +73,8 @@ fn pid_and_comm_select_tasks() {
 fn output_dir_has_one_row_per_function_and_the_same_json() {
     let dir = tempfile::tempdir().unwrap();
     let trace = fixture("text/fileio-6.1.function.txt.zst");
-    let vm = vmlinux();
     let out = dir.path().join("run");
-    let stdout = hap_ok(&[
-        "analyze",
-        trace.to_str().unwrap(),
-        "--vmlinux",
-        vm.to_str().unwrap(),
-        "--json",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    let printed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let printed = crate::util::analyze_into(&[&trace], &out, &[]);
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
     assert_eq!(printed, saved);

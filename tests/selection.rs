@@ -5,23 +5,12 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use crate::util::{hap_ok, shared_traces, vmlinux};
+use crate::util::{analyze_into, shared_traces};
 
 /// Functions of one `hap analyze -o DIR` run, from its functions.csv.
 fn function_set(trace: &Path, extra: &[&str]) -> (BTreeSet<String>, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
-    let vm = vmlinux();
-    let mut args = vec![
-        "analyze",
-        trace.to_str().unwrap(),
-        "--vmlinux",
-        vm.to_str().unwrap(),
-        "--json",
-        "-o",
-    ];
-    args.push(dir.path().to_str().unwrap());
-    args.extend_from_slice(extra);
-    let json: serde_json::Value = serde_json::from_str(&hap_ok(&args)).unwrap();
+    let json = analyze_into(&[trace], dir.path(), extra);
     let csv = std::fs::read_to_string(dir.path().join("functions.csv")).unwrap();
     let set = csv
         .lines()
@@ -116,17 +105,7 @@ fn first_syscall_and_event_window() {
 fn steady_capture_reaches_steady_state_at_the_second_run() {
     let dir = tempfile::tempdir().unwrap();
     let trace = shared_traces().join("linux-6.1/steady/trace.txt.zst");
-    let vm = vmlinux();
-    let out = hap_ok(&[
-        "analyze",
-        trace.to_str().unwrap(),
-        "--vmlinux",
-        vm.to_str().unwrap(),
-        "--json",
-        "-o",
-        dir.path().to_str().unwrap(),
-    ]);
-    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let j = analyze_into(&[&trace], dir.path(), &[]);
     let st = &j["steady_state"];
     assert_eq!(st["reached"], true, "{st}");
     let first_kept = j["first_kept_ns"].as_i64().unwrap();
@@ -161,14 +140,7 @@ fn steady_capture_reaches_steady_state_at_the_second_run() {
     assert_eq!((last.1, last.2), (functions, j["lines"].as_u64().unwrap()));
     // The same analysis on a workload run once does not claim steady state.
     let once = shared_traces().join("linux-6.1/fileio/trace.txt.zst");
-    let j: serde_json::Value = serde_json::from_str(&hap_ok(&[
-        "analyze",
-        once.to_str().unwrap(),
-        "--vmlinux",
-        vm.to_str().unwrap(),
-        "--json",
-    ]))
-    .unwrap();
+    let j = crate::util::analyze_json(&once, &[]);
     assert_eq!(j["steady_state"]["reached"], false);
 }
 
@@ -181,18 +153,7 @@ fn repeated_runs_union_intersection_and_spread() {
     let dir = tempfile::tempdir().unwrap();
     let a = shared_traces().join("linux-6.1/redis/trace.txt.zst");
     let b = shared_traces().join("linux-6.1/runtimes/native/trace.txt.zst");
-    let vm = vmlinux();
-    let out = hap_ok(&[
-        "analyze",
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "--vmlinux",
-        vm.to_str().unwrap(),
-        "--json",
-        "-o",
-        dir.path().to_str().unwrap(),
-    ]);
-    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let j = analyze_into(&[&a, &b], dir.path(), &[]);
     let read = |run: &str| -> std::collections::BTreeMap<String, u64> {
         let csv = std::fs::read_to_string(dir.path().join(run).join("functions.csv")).unwrap();
         csv.lines()
@@ -250,21 +211,12 @@ fn baseline_functions_are_subtracted() {
     let dir = tempfile::tempdir().unwrap();
     let t = shared_traces().join("linux-6.1/redis/trace.txt.zst");
     let base = shared_traces().join("linux-6.1/fileio/trace.txt.zst");
-    let vm = vmlinux();
     let (_, plain) = function_set(&t, &[]);
-    let out = hap_ok(&[
-        "analyze",
-        t.to_str().unwrap(),
-        "--vmlinux",
-        vm.to_str().unwrap(),
-        "--baseline",
-        base.to_str().unwrap(),
-        "--subtract-baseline",
-        "--json",
-        "-o",
-        dir.path().to_str().unwrap(),
-    ]);
-    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let j = analyze_into(
+        &[&t],
+        dir.path(),
+        &["--baseline", base.to_str().unwrap(), "--subtract-baseline"],
+    );
     let csv = std::fs::read_to_string(dir.path().join("functions.csv")).unwrap();
     let mut flagged = 0u64;
     for l in csv.lines().skip(1) {

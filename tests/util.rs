@@ -54,6 +54,22 @@ pub fn hap_ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 stdout")
 }
 
+/// `hap analyze TRACES… --vmlinux (6.1) --json -o OUT EXTRA…`, its JSON parsed.
+pub fn analyze_into(traces: &[&Path], out: &Path, extra: &[&str]) -> serde_json::Value {
+    let vm = vmlinux();
+    let mut args = vec!["analyze"];
+    args.extend(traces.iter().map(|t| t.to_str().unwrap()));
+    args.extend([
+        "--vmlinux",
+        vm.to_str().unwrap(),
+        "--json",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    args.extend_from_slice(extra);
+    serde_json::from_str(&hap_ok(&args)).expect("json")
+}
+
 /// `hap analyze --json` parsed.
 pub fn analyze_json(trace: &Path, extra: &[&str]) -> serde_json::Value {
     let vm = vmlinux();
