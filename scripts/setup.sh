@@ -2,7 +2,8 @@
 # Install what hap's demo, tests and benchmarks need on a fresh Debian 12 machine:
 # the reference kernel's debug vmlinux and source (6.1.192-3), the second kernel
 # for version diffs (6.12.117-1~deb12u1), trace-cmd (the parsing oracle),
-# llvm-dwarfdump and gdb (the DWARF oracles), zstd and gcc.
+# llvm-dwarfdump and gdb (the DWARF oracles), zstd, gcc, and Debian's
+# chromium (the HTML report is opened headless in a test).
 # Idempotent: installs only what is missing. Unpacks the kernel sources under
 # $HAP_KSRC (default /var/cache/hap/ksrc) for tests that read source files.
 set -euo pipefail
@@ -12,7 +13,7 @@ packages=(
   linux-source-6.1=6.1.192-3
   linux-image-6.12.117+deb12-cloud-amd64-dbg=6.12.117-1~deb12u1
   linux-source-6.12=6.12.117-1~deb12u1
-  trace-cmd llvm gdb zstd gcc binutils xz-utils
+  trace-cmd llvm gdb zstd gcc binutils xz-utils chromium
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -25,6 +25,82 @@ pub enum Command {
     Analyze(Box<AnalyzeArgs>),
     /// Print a trace (trace.dat, text or events Parquet) one line per event, like `trace-cmd report`.
     Dump(DumpArgs),
+    /// Bug density per file, directory and subsystem from the kernel's CVE records.
+    Density(DensityArgs),
+    /// Render result directories of `hap analyze -o` as HTML (with charts) or Markdown.
+    Report(ReportArgs),
+    /// Compare two result directories: functions only in one, line changes, HAP change.
+    Diff(DiffArgs),
+}
+
+/// Which CVE records count for a kernel version.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ScopeArg {
+    /// Records whose affected ranges include this exact release (bugs still unfixed in it).
+    Release,
+    /// Records affecting any release of its stable series up to it (every known bug its code carried).
+    Series,
+}
+
+/// What each CVE counts for.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum WeightArg {
+    /// Every CVE counts 1.
+    Count,
+    /// Every CVE counts its CVSS base score / 10.
+    Cvss,
+}
+
+/// `hap density`.
+#[derive(Debug, clap::Args)]
+pub struct DensityArgs {
+    /// The CVE records: the kernel CNA's `vulns` tree (cve/published/...) or a .tar.zst of it.
+    #[arg(long, value_name = "PATH")]
+    pub cves: PathBuf,
+    /// The kernel source tree of that version (line counts and MAINTAINERS).
+    #[arg(long, value_name = "KTREE")]
+    pub source: PathBuf,
+    /// The kernel version, e.g. 6.1.192.
+    #[arg(long, value_name = "X.Y.Z")]
+    pub kernel_version: String,
+    /// Which records count.
+    #[arg(long, value_enum, default_value = "series")]
+    pub scope: ScopeArg,
+    /// What each CVE counts for.
+    #[arg(long, value_enum, default_value = "count")]
+    pub weight: WeightArg,
+    /// The density table (CSV) to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `hap report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Result directories written by `hap analyze -o`.
+    #[arg(required = true, value_name = "RESULT")]
+    pub results: Vec<PathBuf>,
+    /// Label a result: NAME=DIR (repeatable; default label: the directory name).
+    #[arg(long = "label", value_name = "NAME=DIR")]
+    pub labels: Vec<String>,
+    /// The report: `.md` for Markdown, anything else for HTML.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// `hap diff`.
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// The first result directory (e.g. the older kernel, or the baseline runtime).
+    pub a: PathBuf,
+    /// The second result directory.
+    pub b: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `hap dump`.
@@ -104,6 +180,9 @@ pub struct AnalyzeArgs {
     /// The kernel source tree: refined line spans, nloc and HAP per subsystem.
     #[arg(long, value_name = "DIR")]
     pub source: Option<PathBuf>,
+    /// A bug-density table from `hap density`: adds the weighted HAP.
+    #[arg(long, value_name = "CSV")]
+    pub density: Option<PathBuf>,
     /// Print one JSON object instead of the text summary.
     #[arg(long)]
     pub json: bool,

@@ -11,7 +11,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use args::{AmbiguousArg, AnalyzeArgs, Cli, Command, DumpArgs, IngestArgs, SymbolsArgs};
+use args::{
+    AmbiguousArg, AnalyzeArgs, Cli, Command, DensityArgs, DiffArgs, DumpArgs, IngestArgs,
+    ReportArgs, ScopeArg, SymbolsArgs, WeightArg,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -21,6 +24,9 @@ fn main() -> ExitCode {
         Command::Symbols(a) => symbols(a),
         Command::Analyze(a) => analyze(*a),
         Command::Dump(a) => dump(a),
+        Command::Density(a) => density(a),
+        Command::Report(a) => report_cmd(a),
+        Command::Diff(a) => diff(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -81,6 +87,120 @@ fn dump(a: DumpArgs) -> anyhow::Result<()> {
     let mut sink = report::dump::DumpSink::new(out, dump_options);
     ingest::read_trace(&a.trace, &options, &ingest::parquet::col::ALL, &mut sink)?;
     sink.finish()?;
+    Ok(())
+}
+
+fn density(a: DensityArgs) -> anyhow::Result<()> {
+    use analyze::density;
+    let version: density::KernelVersion = a
+        .kernel_version
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--kernel-version {:?}: {e}", a.kernel_version))?;
+    let records = density::load(&a.cves)?;
+    let maintainers = analyze::source::Maintainers::load(&a.source)?;
+    let opts = density::DensityOptions {
+        scope: match a.scope {
+            ScopeArg::Release => density::Scope::Release,
+            ScopeArg::Series => density::Scope::Series,
+        },
+        weight: match a.weight {
+            WeightArg::Count => density::Weight::Count,
+            WeightArg::Cvss => density::Weight::Cvss,
+        },
+        ..Default::default()
+    };
+    let table = density::compute_with(&records, &version, &a.source, &maintainers, &opts);
+    density::write_csv(&table, &a.output)?;
+    let release = records
+        .iter()
+        .filter(|r| density::affects(r, &version))
+        .count();
+    let series = records
+        .iter()
+        .filter(|r| density::affects_series(r, &version))
+        .count();
+    let mut out = io::stdout().lock();
+    if a.json {
+        let top: Vec<serde_json::Value> = report::json::density_subsystems(&table, 10);
+        serde_json::to_writer(
+            &mut out,
+            &serde_json::json!({
+                "kernel_version": a.kernel_version,
+                "scope": format!("{:?}", a.scope).to_lowercase(),
+                "cves_total": table.cves_total,
+                "cves_affecting": release,
+                "cves_affecting_series": series,
+                "cves_counted": table.cves_affecting,
+                "files_with_cves": table.files_with_cves,
+                "global_rate": table.global_rate,
+                "top_subsystems": top,
+            }),
+        )?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "{}: {} CVE records; {release} affect {} (release), {series} its series up to it; \
+             {} counted ({:?}) in {} files; global {:.4} CVEs per 1,000 lines -> {}",
+            a.cves.display(),
+            table.cves_total,
+            a.kernel_version,
+            table.cves_affecting,
+            a.scope,
+            table.files_with_cves,
+            table.global_rate,
+            a.output.display()
+        )?;
+    }
+    Ok(())
+}
+
+fn report_cmd(a: ReportArgs) -> anyhow::Result<()> {
+    let mut labels = std::collections::HashMap::new();
+    for l in &a.labels {
+        let (name, dir) = l
+            .split_once('=')
+            .with_context(|| format!("--label {l:?}: expected NAME=DIR"))?;
+        let dir = std::fs::canonicalize(dir)
+            .with_context(|| format!("--label {l:?}: no such directory"))?;
+        labels.insert(dir, name.to_string());
+    }
+    let runs = a
+        .results
+        .iter()
+        .map(|d| {
+            let label = std::fs::canonicalize(d)
+                .ok()
+                .and_then(|c| labels.get(&c).cloned());
+            report::results::load(d, label.as_deref())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let md = a
+        .output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("md"));
+    let text = if md {
+        report::markdown::render_markdown(&runs)
+    } else {
+        report::html::render_html(&runs)
+    };
+    ingest::atomic::write_all(&a.output, text.as_bytes())
+        .with_context(|| format!("{}: cannot write the report", a.output.display()))?;
+    eprintln!("{} runs -> {}", runs.len(), a.output.display());
+    Ok(())
+}
+
+fn diff(a: DiffArgs) -> anyhow::Result<()> {
+    let ra = report::results::load(&a.a, None)?;
+    let rb = report::results::load(&a.b, None)?;
+    let d = report::diff::diff(&ra, &rb);
+    let mut out = io::stdout().lock();
+    if a.json {
+        serde_json::to_writer(&mut out, &report::diff::diff_json(&d))?;
+        writeln!(out)?;
+    } else {
+        report::diff::write_diff_text(&d, &mut out)?;
+    }
     Ok(())
 }
 
@@ -147,7 +267,21 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
     if let Some(tree) = &a.source {
         analyze::source::annotate_from(&mut table, tree)?;
     }
+    let density = a
+        .density
+        .as_ref()
+        .map(|p| -> anyhow::Result<analyze::measure::DensityUse> {
+            Ok(analyze::measure::DensityUse {
+                table: std::sync::Arc::new(analyze::density::read_csv(p)?),
+                source: p.display().to_string(),
+            })
+        })
+        .transpose()?;
     let mut runs = analyze::measure::measure_all(&a.traces, &a.vmlinux, &table, &options)?;
+    for m in &mut runs {
+        m.density = density.clone();
+        m.recount();
+    }
     if !a.baselines.is_empty() {
         let base =
             analyze::measure::baseline_functions(&a.baselines, &a.vmlinux, &table, &options)?;

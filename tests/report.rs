@@ -199,6 +199,7 @@ fn screenshot(html: &Path) {
     let png = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target")
         .join("report.png");
+    std::fs::create_dir_all(png.parent().unwrap()).unwrap();
     let _ = std::fs::remove_file(&png);
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new("timeout")

@@ -2,7 +2,9 @@
 
 mod analyze_real;
 mod dat;
+mod density;
 mod ingest_text;
+mod report;
 mod selection;
 mod shared_traces;
 mod util;

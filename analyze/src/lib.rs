@@ -6,10 +6,12 @@
 //! from the kernel source tree ([`source`]), and sums
 //! source lines into a Horizontal Attack Profile ([`measure`]), testing
 //! whether the run reached steady state ([`steady`]). Tables are
-//! written by [`table`].
+//! written by [`table`]. [`density`] turns the kernel's CVE records into bug
+//! densities per file, directory and subsystem.
 #![deny(missing_docs, missing_debug_implementations)]
 
 pub mod cache;
+pub mod density;
 mod error;
 pub mod measure;
 pub mod resolve;

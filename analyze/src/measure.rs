@@ -121,11 +121,16 @@ pub struct Measurement {
     pub areas: Vec<Share>,
     /// Sum of `nloc` (non-blank, non-comment lines) over counted rows, with `--source`.
     pub nloc: u64,
+    /// The per-file bug density in use (`--density`).
+    pub density: Option<DensityUse>,
+    /// Σ lines × density of each function's file (falling back to its
+    /// directories, subsystem, the global rate) / 1000, with `--density`.
+    pub hap_weighted: Option<f64>,
 }
 
 /// The part of the counted functions that falls under one key (a system
 /// call, a subsystem, an area).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Share {
     /// The key, or `None` for functions without one.
     pub key: Option<String>,
@@ -133,6 +138,17 @@ pub struct Share {
     pub functions: u64,
     /// Their lines.
     pub lines: u64,
+    /// Σ lines × the bug density of each function's code / 1000 (with `--density`).
+    pub hap_weighted: Option<f64>,
+}
+
+/// A bug-density table in use, and where it came from.
+#[derive(Clone, Debug)]
+pub struct DensityUse {
+    /// The table.
+    pub table: std::sync::Arc<crate::density::DensityTable>,
+    /// Where it came from (path), for the report.
+    pub source: String,
 }
 
 /// Read the trace at `trace` and measure it against `table`.
@@ -212,6 +228,8 @@ pub fn measure(
         subsystems: Vec::new(),
         areas: Vec::new(),
         nloc: 0,
+        density: None,
+        hap_weighted: None,
     };
     for u in &uses {
         let rows = resolver.resolve(u, options.ambiguous);
@@ -275,6 +293,10 @@ impl Measurement {
             .iter()
             .map(|s| u64::from(s.source.as_ref().and_then(|f| f.nloc).unwrap_or(0)))
             .sum();
+        self.hap_weighted = self.density.as_ref().map(|d| {
+            let rows = self.rows.iter().filter(|r| r.counted);
+            crate::density::weighted_hap(rows.filter_map(weighted_input), &d.table)
+        });
         self.syscalls = self.shares(|r| r.traced.syscall.as_deref());
         self.subsystems = self.shares(|r| r.symbol.as_ref()?.source.as_ref()?.subsystem.as_deref());
         self.areas = self.shares(|r| Some(r.symbol.as_ref()?.source.as_ref()?.area.as_str()));
@@ -282,18 +304,23 @@ impl Measurement {
 
     /// Functions and lines of the counted rows grouped by `key`, most lines first.
     fn shares<'m>(&'m self, key: impl Fn(&'m FunctionRow) -> Option<&'m str>) -> Vec<Share> {
-        let mut by: std::collections::BTreeMap<Option<&str>, (u64, u64)> = Default::default();
+        let mut by: std::collections::BTreeMap<Option<&str>, (u64, u64, f64)> = Default::default();
         for r in self.rows.iter().filter(|r| r.counted) {
             let e = by.entry(key(r)).or_default();
             e.0 += 1;
             e.1 += r.symbol.as_ref().and_then(|s| s.lines).map_or(0, u64::from);
+            if let (Some(d), Some(input)) = (&self.density, weighted_input(r)) {
+                e.2 += crate::density::weighted_hap(std::iter::once(input), &d.table);
+            }
         }
+        let weighted = self.density.is_some();
         let mut shares: Vec<Share> = by
             .into_iter()
-            .map(|(k, (functions, lines))| Share {
+            .map(|(k, (functions, lines, w))| Share {
                 key: k.map(str::to_string),
                 functions,
                 lines,
+                hap_weighted: weighted.then_some(w),
             })
             .collect();
         shares.sort_by(|a, b| b.lines.cmp(&a.lines).then_with(|| a.key.cmp(&b.key)));
@@ -345,6 +372,17 @@ pub struct BaselineUse {
     pub lines: u64,
     /// Whether they were left out of `lines` and `hap`.
     pub subtracted: bool,
+}
+
+/// `(lines, file, subsystem)` of a row, as [`crate::density::weighted_hap`] takes it.
+fn weighted_input(r: &FunctionRow) -> Option<(u64, Option<&str>, Option<&str>)> {
+    let s = r.symbol.as_ref()?;
+    let subsystem = s.source.as_ref().and_then(|f| f.subsystem.as_deref());
+    Some((
+        u64::from(s.lines.unwrap_or(0)),
+        s.file.as_deref(),
+        subsystem,
+    ))
 }
 
 /// Measure several traces of one kernel in parallel (results in input order).

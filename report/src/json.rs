@@ -41,6 +41,8 @@ pub fn measurement(m: &Measurement) -> Value {
         "code_lines": m.code_lines,
         "bug_density": m.bug_density,
         "hap": m.hap,
+        "hap_weighted": m.hap_weighted,
+        "density_source": m.density.as_ref().map(|d| d.source.clone()),
         "baseline": {
             "traces": m.baseline.traces,
             "functions": m.baseline.functions,
@@ -99,9 +101,29 @@ fn shares(list: &[Share], density: f64, key: &str) -> Value {
                 "functions": s.functions,
                 "lines": s.lines,
                 "hap": s.lines as f64 * density / 1000.0,
+                "hap_weighted": s.hap_weighted,
             });
             o[key] = json!(s.key);
             o
         })
+        .collect()
+}
+
+/// The `n` subsystems with the highest smoothed CVE rate, among those with at
+/// least 20,000 lines (smaller ones rank by their prior, not their own record).
+pub fn density_subsystems(table: &analyze::density::DensityTable, n: usize) -> Vec<Value> {
+    let mut subs: Vec<_> = table
+        .rows
+        .iter()
+        .filter(|r| r.level == analyze::density::Level::Subsystem && r.lines >= 20_000)
+        .collect();
+    subs.sort_by(|a, b| {
+        b.smoothed
+            .total_cmp(&a.smoothed)
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    subs.into_iter()
+        .take(n)
+        .map(|r| json!({"subsystem": r.key, "lines": r.lines, "cves": r.cves, "rate": r.rate, "smoothed": r.smoothed}))
         .collect()
 }

@@ -83,6 +83,13 @@ pub fn measurement(m: &Measurement, w: &mut impl Write) -> io::Result<()> {
         "HAP       {:.3} (bug density {} per 1000 lines)",
         m.hap, m.bug_density
     )?;
+    if let (Some(hw), Some(d)) = (m.hap_weighted, &m.density) {
+        writeln!(
+            w,
+            "HAP (weighted) {hw:.3}: lines x CVEs per 1,000 lines of each function's code, from {}",
+            d.source
+        )?;
+    }
     steady(m, w)?;
     if m.addresses.sampled > 0 {
         writeln!(
@@ -109,13 +116,16 @@ pub fn measurement(m: &Measurement, w: &mut impl Write) -> io::Result<()> {
             "nloc      {} (non-blank, non-comment lines of the counted functions)",
             m.nloc
         )?;
-        writeln!(w, "subsystems by lines (HAP):")?;
+        writeln!(w, "subsystems:  lines      HAP  weighted")?;
         for s in m.subsystems.iter().take(10) {
             writeln!(
                 w,
-                "  {:>7} {:>8.3}  {} ({} functions)",
+                "  {:>7} {:>8.3} {:>9}  {} ({} functions)",
                 s.lines,
                 s.lines as f64 * m.bug_density / 1000.0,
+                s.hap_weighted
+                    .map(|h| format!("{h:.3}"))
+                    .unwrap_or_default(),
                 s.key.as_deref().unwrap_or("(no MAINTAINERS section)"),
                 s.functions
             )?;

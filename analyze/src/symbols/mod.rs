@@ -16,6 +16,9 @@
 //! * `lines` reads each unit's line table and derives the last line of the
 //!   body and the number of lines that produced code; the end-line rule is
 //!   documented there;
+//! * [`modules`] reads kernel modules (`.ko`, `ET_REL`): a synthetic
+//!   section layout, relocated DWARF, then the same builder;
+//!   [`ModuleTables`] finds and caches them by module name;
 //! * `error` holds [`SymbolError`].
 //!
 //! File names are made relative to the kernel source root: the root is the
@@ -31,6 +34,9 @@ mod elf;
 mod error;
 mod lines;
 mod matching;
+pub mod modules;
+#[cfg(test)]
+mod modules_tests;
 #[cfg(test)]
 mod tests;
 
@@ -38,6 +44,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 pub use error::SymbolError;
+pub use modules::ModuleTables;
 
 /// One function symbol of the ELF file with its source location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,43 +109,7 @@ impl SymbolTable {
 
     /// Build the table of an ELF image held in memory.
     pub fn from_bytes(data: &[u8]) -> Result<SymbolTable, SymbolError> {
-        let contents = elf::read_elf(data)?;
-        let resolved = dwarf::resolve(&contents.dwarf, contents.endian, &contents.functions)?;
-        let root = source_root(&resolved.comp_dirs);
-        let mut relative: HashMap<std::sync::Arc<str>, String> = HashMap::new();
-        let symbols = contents
-            .functions
-            .into_iter()
-            .zip(resolved.infos)
-            .map(|(f, info)| {
-                let info = info.unwrap_or_default();
-                let file = info.file.map(|p| {
-                    relative
-                        .entry(p.clone())
-                        .or_insert_with(|| strip_root(&p, root.as_deref()))
-                        .clone()
-                });
-                let lines = match (info.start_line, info.end_line) {
-                    (Some(s), Some(e)) => Some(e.saturating_sub(s).saturating_add(1)),
-                    _ => None,
-                };
-                Symbol {
-                    name: f.name,
-                    address: f.address,
-                    size: f.size,
-                    file,
-                    start_line: info.start_line,
-                    end_line: info.end_line,
-                    lines,
-                    code_lines: info.code_lines,
-                    source: None,
-                }
-            })
-            .collect();
-        Ok(SymbolTable {
-            build_id: contents.build_id,
-            symbols,
-        })
+        build(elf::read_elf(data)?)
     }
 
     /// The GNU build-id of the ELF file at `path`, reading only its headers
@@ -147,6 +118,47 @@ impl SymbolTable {
         let map = elf::map_file(path).map_err(|e| e.at_path(path))?;
         elf::build_id(&map).map_err(|e| e.at_path(path))
     }
+}
+
+/// The table of parsed ELF contents (symbols with final addresses, DWARF
+/// with final addresses): shared by vmlinux and module readers.
+fn build(contents: elf::ElfContents<'_>) -> Result<SymbolTable, SymbolError> {
+    let resolved = dwarf::resolve(&contents.dwarf, contents.endian, &contents.functions)?;
+    let root = source_root(&resolved.comp_dirs);
+    let mut relative: HashMap<std::sync::Arc<str>, String> = HashMap::new();
+    let symbols = contents
+        .functions
+        .into_iter()
+        .zip(resolved.infos)
+        .map(|(f, info)| {
+            let info = info.unwrap_or_default();
+            let file = info.file.map(|p| {
+                relative
+                    .entry(p.clone())
+                    .or_insert_with(|| strip_root(&p, root.as_deref()))
+                    .clone()
+            });
+            let lines = match (info.start_line, info.end_line) {
+                (Some(s), Some(e)) => Some(e.saturating_sub(s).saturating_add(1)),
+                _ => None,
+            };
+            Symbol {
+                name: f.name,
+                address: f.address,
+                size: f.size,
+                file,
+                start_line: info.start_line,
+                end_line: info.end_line,
+                lines,
+                code_lines: info.code_lines,
+                source: None,
+            }
+        })
+        .collect();
+    Ok(SymbolTable {
+        build_id: contents.build_id,
+        symbols,
+    })
 }
 
 /// The source root to strip from absolute paths, from the units'
