@@ -183,6 +183,10 @@ pub struct AnalyzeArgs {
     /// A bug-density table from `hap density`: adds the weighted HAP.
     #[arg(long, value_name = "CSV")]
     pub density: Option<PathBuf>,
+    /// Debug files of the kernel's modules (default: Debian's
+    /// /usr/lib/debug/lib/modules/RELEASE beside the vmlinux, if present).
+    #[arg(long, value_name = "DIR")]
+    pub modules: Option<PathBuf>,
     /// Print one JSON object instead of the text summary.
     #[arg(long)]
     pub json: bool,

@@ -256,7 +256,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
         density.is_finite() && density >= 0.0,
         "--bug-density must be a non-negative number"
     );
-    let options = analyze::Options::new(
+    let mut options = analyze::Options::new(
         selection,
         ambiguous,
         density,
@@ -266,6 +266,15 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
     let (mut table, _) = analyze::cache::load_symbols(&a.vmlinux, !a.no_cache)?;
     if let Some(tree) = &a.source {
         analyze::source::annotate_from(&mut table, tree)?;
+    }
+    let modules_dir = a
+        .modules
+        .clone()
+        .or_else(|| analyze::measure::default_modules_dir(&a.vmlinux));
+    if let Some(dir) = modules_dir {
+        options.modules = Some(std::sync::Arc::new(analyze::symbols::ModuleTables::new(
+            &dir,
+        )?));
     }
     let density = a
         .density

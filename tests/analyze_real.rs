@@ -182,3 +182,51 @@ fn source_tree_adds_nloc_and_subsystems() {
         ]
     );
 }
+
+/// Functions of modules (`name [module]` in function_graph text, kallsyms
+/// modules in trace.dat) resolve in Debian's debug `.ko` files; values read
+/// in the source and checked with llvm-dwarfdump (analyze/tests/modules_real.rs).
+#[test]
+fn module_functions_resolve_in_their_debug_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = crate::util::shared_traces().join("linux-6.1/fileio/trace_graph.txt.zst");
+    let j = crate::util::analyze_into(&[&trace], dir.path(), &["--include-irq"]);
+    assert_eq!(j["unresolved"], 0, "{}", j["unresolved_functions"]);
+    let csv = std::fs::read_to_string(dir.path().join("functions.csv")).unwrap();
+    let modules: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(1).is_some_and(|m| !m.is_empty()))
+        .collect();
+    assert_eq!(modules.len(), 20);
+    for (f, m, file, start, end) in [
+        (
+            "virtblk_add_req",
+            "virtio_blk",
+            "drivers/block/virtio_blk.c",
+            "112",
+            "131",
+        ),
+        (
+            "virtqueue_add_sgs",
+            "virtio_ring",
+            "drivers/virtio/virtio_ring.c",
+            "2134",
+            "2152",
+        ),
+        (
+            "vring_map_one_sg",
+            "virtio_ring",
+            "drivers/virtio/virtio_ring.c",
+            "355",
+            "377",
+        ),
+    ] {
+        let row = modules
+            .iter()
+            .find(|l| l.starts_with(&format!("{f},")))
+            .unwrap();
+        let c: Vec<&str> = row.split(',').collect();
+        assert_eq!((c[1], c[9], c[10], c[11]), (m, file, start, end), "{row}");
+    }
+}

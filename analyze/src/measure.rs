@@ -31,6 +31,8 @@ pub struct Options {
     pub ingest: ingest::Options,
     /// Steady-state test parameters.
     pub steady: SteadyOptions,
+    /// Debug files of the kernel's modules, for `name [module]` functions.
+    pub modules: Option<std::sync::Arc<crate::symbols::ModuleTables>>,
 }
 
 impl Default for Options {
@@ -41,6 +43,7 @@ impl Default for Options {
             bug_density: DEFAULT_BUG_DENSITY,
             ingest: ingest::Options::default(),
             steady: SteadyOptions::default(),
+            modules: None,
         }
     }
 }
@@ -60,6 +63,7 @@ impl Options {
             bug_density,
             ingest,
             steady,
+            modules: None,
         }
     }
 }
@@ -200,7 +204,9 @@ pub fn measure(
             sampled: check.sampled,
         });
     }
-    let resolver = Resolver::new(table).with_slide(check.slide);
+    let resolver = Resolver::new(table)
+        .with_slide(check.slide)
+        .with_modules(options.modules.as_deref());
     let mut m = Measurement {
         trace_path: trace.to_path_buf(),
         trace: summary.info,
@@ -372,6 +378,17 @@ pub struct BaselineUse {
     pub lines: u64,
     /// Whether they were left out of `lines` and `hap`.
     pub subtracted: bool,
+}
+
+/// The directory of the module debug files that belong to `vmlinux`:
+/// Debian installs `/usr/lib/debug/boot/vmlinux-RELEASE` and the modules
+/// under `/usr/lib/debug/lib/modules/RELEASE/`.
+pub fn default_modules_dir(vmlinux: &Path) -> Option<PathBuf> {
+    let name = vmlinux.file_name()?.to_str()?;
+    let release = name.strip_prefix("vmlinux-")?;
+    let boot = vmlinux.parent()?;
+    let dir = boot.parent()?.join("lib/modules").join(release);
+    dir.is_dir().then_some(dir)
 }
 
 /// `(lines, file, subsystem)` of a row, as [`crate::density::weighted_hap`] takes it.

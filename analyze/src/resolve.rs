@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use crate::select::FunctionUse;
-use crate::symbols::{Symbol, SymbolTable};
+use crate::symbols::{ModuleTables, Symbol, SymbolTable};
 
 /// How to count a traced name that matches several distinct functions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,9 +42,12 @@ pub struct FunctionRow {
     pub counted: bool,
 }
 
-/// Name and address index over a symbol table.
+/// Name and address index over a symbol table (and, optionally, the
+/// debug files of the kernel's modules).
 #[derive(Debug)]
 pub struct Resolver<'a> {
+    /// Debug `.ko` files for functions of modules.
+    modules: Option<&'a ModuleTables>,
     by_name: HashMap<&'a str, Vec<&'a Symbol>>,
     /// The table's symbols, sorted by address.
     symbols: &'a [Symbol],
@@ -60,10 +63,17 @@ impl<'a> Resolver<'a> {
             by_name.entry(s.name.as_str()).or_default().push(s);
         }
         Resolver {
+            modules: None,
             by_name,
             symbols: &table.symbols,
             slide: 0,
         }
+    }
+
+    /// Resolve functions of modules (`name [module]`) in their debug `.ko` files.
+    pub fn with_modules(mut self, modules: Option<&'a ModuleTables>) -> Resolver<'a> {
+        self.modules = modules;
+        self
     }
 
     /// Map traced (runtime) addresses to vmlinux addresses by subtracting `slide`.
@@ -117,9 +127,18 @@ impl<'a> Resolver<'a> {
                 }];
             }
         }
-        // Module functions live outside vmlinux.
-        let cands = if traced.module.is_some() {
-            Vec::new()
+        // Module functions live outside vmlinux: in the module's debug file.
+        let cands = if let Some(module) = &traced.module {
+            let found = self
+                .modules
+                .and_then(|m| m.lookup(module, &traced.name).ok().flatten());
+            return vec![FunctionRow {
+                traced: traced.clone(),
+                candidates: u32::from(found.is_some()),
+                symbol: found,
+                in_baseline: false,
+                counted: true,
+            }];
         } else {
             self.candidates(&traced.name)
         };
