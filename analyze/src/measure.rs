@@ -125,6 +125,8 @@ pub struct Measurement {
     pub areas: Vec<Share>,
     /// Sum of `nloc` (non-blank, non-comment lines) over counted rows, with `--source`.
     pub nloc: u64,
+    /// Functions inlined into the counted ones (`--inline`), beyond them.
+    pub inline: Option<InlineUse>,
     /// The per-file bug density in use (`--density`).
     pub density: Option<DensityUse>,
     /// Σ lines × density of each function's file (falling back to its
@@ -144,6 +146,17 @@ pub struct Share {
     pub lines: u64,
     /// Σ lines × the bug density of each function's code / 1000 (with `--density`).
     pub hap_weighted: Option<f64>,
+}
+
+/// The code inlined into the traced functions (`--inline`): ftrace cannot see
+/// inlined functions, but their code runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InlineUse {
+    /// Distinct inlined functions (by file and start line) that are not
+    /// themselves counted traced functions.
+    pub functions: u64,
+    /// Their lines.
+    pub lines: u64,
 }
 
 /// A bug-density table in use, and where it came from.
@@ -234,6 +247,7 @@ pub fn measure(
         subsystems: Vec::new(),
         areas: Vec::new(),
         nloc: 0,
+        inline: None,
         density: None,
         hap_weighted: None,
     };
@@ -389,6 +403,51 @@ pub fn default_modules_dir(vmlinux: &Path) -> Option<PathBuf> {
     let boot = vmlinux.parent()?;
     let dir = boot.parent()?.join("lib/modules").join(release);
     dir.is_dir().then_some(dir)
+}
+
+/// Count the functions inlined into the counted rows (`inlined[i]` belongs
+/// to `table.symbols[i]`), once each by file and start line, leaving out those
+/// already counted as traced functions. Sets [`Measurement::inline`].
+pub fn apply_inline(
+    m: &mut Measurement,
+    table: &SymbolTable,
+    inlined: &[Vec<crate::symbols::InlinedFn>],
+) {
+    let index: std::collections::HashMap<(u64, &str), usize> = table
+        .symbols
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ((s.address, s.name.as_str()), i))
+        .collect();
+    let counted: std::collections::HashSet<(&str, u32)> = m
+        .rows
+        .iter()
+        .filter(|r| r.counted)
+        .filter_map(|r| r.symbol.as_ref())
+        .filter_map(|s| Some((s.file.as_deref()?, s.start_line?)))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut use_ = InlineUse::default();
+    for s in m
+        .rows
+        .iter()
+        .filter(|r| r.counted)
+        .filter_map(|r| r.symbol.as_ref())
+    {
+        let Some(&i) = index.get(&(s.address, s.name.as_str())) else {
+            continue;
+        };
+        for f in inlined.get(i).into_iter().flatten() {
+            if counted.contains(&(f.file.as_str(), f.start_line))
+                || !seen.insert((f.file.as_str(), f.start_line))
+            {
+                continue;
+            }
+            use_.functions += 1;
+            use_.lines += u64::from(f.end_line.saturating_sub(f.start_line) + 1);
+        }
+    }
+    m.inline = Some(use_);
 }
 
 /// `(lines, file, subsystem)` of a row, as [`crate::density::weighted_hap`] takes it.

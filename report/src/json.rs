@@ -42,6 +42,12 @@ pub fn measurement(m: &Measurement) -> Value {
         "bug_density": m.bug_density,
         "hap": m.hap,
         "hap_weighted": m.hap_weighted,
+        "inline": m.inline.as_ref().map(|i| json!({
+            "functions": i.functions,
+            "lines": i.lines,
+            "lines_inclusive": m.lines + i.lines,
+            "hap_inclusive": (m.lines + i.lines) as f64 * m.bug_density / 1000.0,
+        })),
         "density_source": m.density.as_ref().map(|d| d.source.clone()),
         "baseline": {
             "traces": m.baseline.traces,

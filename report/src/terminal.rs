@@ -83,6 +83,16 @@ pub fn measurement(m: &Measurement, w: &mut impl Write) -> io::Result<()> {
         "HAP       {:.3} (bug density {} per 1000 lines)",
         m.hap, m.bug_density
     )?;
+    if let Some(i) = &m.inline {
+        writeln!(
+            w,
+            "inlined   {} more functions inlined into the traced ones, {} lines: inclusive lines {}, HAP {:.3}",
+            i.functions,
+            i.lines,
+            m.lines + i.lines,
+            (m.lines + i.lines) as f64 * m.bug_density / 1000.0
+        )?;
+    }
     if let (Some(hw), Some(d)) = (m.hap_weighted, &m.density) {
         writeln!(
             w,

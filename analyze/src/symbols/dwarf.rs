@@ -44,7 +44,7 @@ use rayon::prelude::*;
 
 use super::elf::FuncSym;
 use super::error::SymbolError;
-use super::lines::{file_table, read_rows, NO_FILE};
+use super::lines::{end_line, file_table, read_rows, Body, Row, NO_FILE};
 use super::matching::{match_unit, merge, Decl, Facts, Func, Match, SourceInfo};
 
 /// The gimli reader used throughout: slices of the mapped file.
@@ -58,6 +58,35 @@ pub(super) struct Resolved {
     pub infos: Vec<Option<SourceInfo>>,
     /// `DW_AT_comp_dir` of every unit that has one (to find the source root).
     pub comp_dirs: Vec<String>,
+    /// Inlined instances inside concrete subprograms, when asked for
+    /// (see [`resolve_with`]); empty otherwise.
+    pub inlines: Vec<Inlinee>,
+}
+
+/// One `DW_TAG_inlined_subroutine` (any depth) inside a concrete
+/// subprogram, with its abstract origin's declaration.
+pub(super) struct Inlinee {
+    /// Address ranges of the inlined instance.
+    pub ranges: Vec<(u64, u64)>,
+    /// Declaration file of the origin (joined, not yet made relative).
+    pub file: Arc<str>,
+    /// `DW_AT_decl_line` of the origin.
+    pub line: u32,
+    /// End line from this instance's rows (rules of the `lines` module
+    /// applied to the instance: its rows in the origin's file, nested
+    /// inlinees' rows excluded, their call lines counted), and whether any
+    /// row supported it.
+    pub end: (u32, bool),
+}
+
+/// An inlined instance while its unit is walked.
+struct Instance {
+    ranges: Vec<(u64, u64)>,
+    decl: Decl,
+    /// Ranges of inlined subroutines directly below it.
+    nested: Vec<(u64, u64)>,
+    /// Their `(call_file, call_line)`.
+    calls: Vec<(u32, u32)>,
 }
 
 /// Look up file, start and end line for every symbol of `syms` (sorted by
@@ -66,6 +95,16 @@ pub(super) fn resolve(
     sections: &DwarfSections<Cow<'_, [u8]>>,
     endian: RunTimeEndian,
     syms: &[FuncSym],
+) -> Result<Resolved, SymbolError> {
+    resolve_with(sections, endian, syms, false)
+}
+
+/// [`resolve`], also collecting every inlined instance when `inlines`.
+pub(super) fn resolve_with(
+    sections: &DwarfSections<Cow<'_, [u8]>>,
+    endian: RunTimeEndian,
+    syms: &[FuncSym],
+    inlines: bool,
 ) -> Result<Resolved, SymbolError> {
     let mut dwarf: Dwarf<'_> = sections.borrow(|s| EndianSlice::new(s, endian));
     dwarf.populate_abbreviations_cache(gimli::AbbreviationsCacheStrategy::Duplicates);
@@ -91,19 +130,26 @@ pub(super) fn resolve(
         headers: &headers,
         syms,
         by_name,
+        inlines,
     };
-    let per_unit: Vec<(Vec<Match>, Option<String>)> = headers
+    let per_unit: Vec<UnitResult> = headers
         .par_iter()
         .map(|h| UnitWalker::run(&ctx, h))
         .collect::<Result<_, _>>()?;
     let mut comp_dirs = Vec::new();
     let mut all = Vec::with_capacity(per_unit.len());
-    for (matches, comp_dir) in per_unit {
+    let mut inlines = Vec::new();
+    for (matches, comp_dir, found) in per_unit {
         comp_dirs.extend(comp_dir);
         all.push(matches);
+        inlines.extend(found);
     }
     let infos = merge(syms.len(), all);
-    Ok(Resolved { infos, comp_dirs })
+    Ok(Resolved {
+        infos,
+        comp_dirs,
+        inlines,
+    })
 }
 
 fn info_offset(h: &UnitHeader<R<'_>>) -> u64 {
@@ -136,7 +182,12 @@ struct Ctx<'c, 'a> {
     syms: &'c [FuncSym],
     /// Symbol indices by name, clone suffixes (`.isra.0`, ...) stripped.
     by_name: HashMap<&'c str, Vec<usize>>,
+    /// Also collect inlined instances at every depth.
+    inlines: bool,
 }
+
+/// What one unit yields: matches, `DW_AT_comp_dir`, inlined instances.
+type UnitResult = (Vec<Match>, Option<String>, Vec<Inlinee>);
 
 /// The attributes we care about, read from one DIE.
 #[derive(Default)]
@@ -187,6 +238,8 @@ type OtherUnit<'a> = Arc<(Unit<R<'a>>, Vec<Option<Arc<str>>>)>;
 /// What the DIEs below the current one belong to.
 enum Scope {
     Func(usize),
+    /// Inside inlined instance `.1` of function `.0` (only when collecting).
+    Inline(usize, usize),
     Transparent,
     Opaque,
 }
@@ -208,13 +261,12 @@ struct UnitWalker<'c, 'a> {
     other_units: HashMap<u64, OtherUnit<'a>>,
     /// Named definitions without code ranges (see `matching`).
     no_pc: Vec<(&'a [u8], u64, Decl)>,
+    /// Inlined instances (only when `ctx.inlines`).
+    instances: Vec<Instance>,
 }
 
 impl<'c, 'a> UnitWalker<'c, 'a> {
-    fn run(
-        ctx: &'c Ctx<'c, 'a>,
-        header: &UnitHeader<R<'a>>,
-    ) -> Result<(Vec<Match>, Option<String>), SymbolError> {
+    fn run(ctx: &'c Ctx<'c, 'a>, header: &UnitHeader<R<'a>>) -> Result<UnitResult, SymbolError> {
         let base = info_offset(header);
         let end = base + header.length_including_self() as u64;
         let unit = Arc::new(
@@ -238,6 +290,7 @@ impl<'c, 'a> UnitWalker<'c, 'a> {
             decl_cache: HashMap::new(),
             other_units: HashMap::new(),
             no_pc: Vec::new(),
+            instances: Vec::new(),
         };
         let files = file_table(ctx.dwarf, &w.unit);
         w.file_ids = files
@@ -246,6 +299,7 @@ impl<'c, 'a> UnitWalker<'c, 'a> {
             .collect();
         w.walk()?;
         let rows = read_rows(&w.unit, &w.file_ids, |e, at| ctx.err(e, ".debug_line", at))?;
+        let inlinees = w.finish_instances(&rows);
         let facts = Facts {
             funcs: w.funcs,
             defs: w.defs,
@@ -253,7 +307,38 @@ impl<'c, 'a> UnitWalker<'c, 'a> {
             no_pc: w.no_pc,
         };
         let matches = match_unit(facts, &rows, ctx.syms, &ctx.by_name);
-        Ok((matches, comp_dir))
+        Ok((matches, comp_dir, inlinees))
+    }
+
+    /// End lines of the collected inlined instances.
+    fn finish_instances(&mut self, rows: &[Row]) -> Vec<Inlinee> {
+        if self.instances.is_empty() {
+            return Vec::new();
+        }
+        let mut defs = self.defs.clone();
+        defs.sort_unstable();
+        let instances = std::mem::take(&mut self.instances);
+        instances
+            .into_iter()
+            .filter_map(|mut inst| {
+                let (file, line) = (inst.decl.file?, inst.decl.line?);
+                inst.nested.sort_unstable();
+                let body = Body {
+                    file: Some(file),
+                    start: Some(line),
+                    ranges: &inst.ranges,
+                    inlined: &inst.nested,
+                    calls: &inst.calls,
+                };
+                let end = end_line(&body, rows, &defs)?;
+                Some(Inlinee {
+                    file: self.paths[file as usize].clone(),
+                    line,
+                    end,
+                    ranges: inst.ranges,
+                })
+            })
+            .collect()
     }
 
     fn intern(&mut self, path: Arc<str>) -> u32 {
@@ -315,11 +400,12 @@ impl<'c, 'a> UnitWalker<'c, 'a> {
             }
             // Inlined subroutine: find the function it belongs to.
             let owner = scopes.iter().rev().find_map(|(_, s)| match s {
-                Scope::Func(i) => Some(Some(*i)),
+                Scope::Func(i) => Some(Some((*i, None))),
+                Scope::Inline(i, k) => Some(Some((*i, Some(*k)))),
                 Scope::Opaque => Some(None),
                 Scope::Transparent => None,
             });
-            let Some(Some(fi)) = owner else {
+            let Some(Some((fi, parent))) = owner else {
                 if children {
                     skip_below = Some(depth);
                 }
@@ -338,13 +424,33 @@ impl<'c, 'a> UnitWalker<'c, 'a> {
             }
             let ranges = self.ranges_of(&a, die)?;
             let call_file = self.local_file(a.call_file);
-            let f = &mut self.funcs[fi];
-            f.inlined.extend(ranges);
-            if let (Some(cf), Some(cl)) = (call_file, a.call_line) {
-                f.calls.push((cf, cl as u32));
+            let call = call_file.zip(a.call_line.map(|l| l as u32));
+            match parent {
+                None => {
+                    let f = &mut self.funcs[fi];
+                    f.inlined.extend(ranges.iter().copied());
+                    f.calls.extend(call);
+                }
+                Some(p) => {
+                    let p = &mut self.instances[p];
+                    p.nested.extend(ranges.iter().copied());
+                    p.calls.extend(call);
+                }
             }
+            if !self.ctx.inlines {
+                if children {
+                    skip_below = Some(depth);
+                }
+                continue;
+            }
+            self.instances.push(Instance {
+                ranges,
+                decl: callee,
+                nested: Vec::new(),
+                calls: Vec::new(),
+            });
             if children {
-                skip_below = Some(depth);
+                scopes.push((depth, Scope::Inline(fi, self.instances.len() - 1)));
             }
         }
         Ok(())

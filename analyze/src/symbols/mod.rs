@@ -32,6 +32,7 @@
 mod dwarf;
 mod elf;
 mod error;
+pub mod inlined;
 mod lines;
 mod matching;
 pub mod modules;
@@ -44,6 +45,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 pub use error::SymbolError;
+pub use inlined::InlinedFn;
 pub use modules::ModuleTables;
 
 /// One function symbol of the ELF file with its source location.
