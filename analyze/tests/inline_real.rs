@@ -14,38 +14,13 @@
 //! default paths.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+
 use std::sync::OnceLock;
 
 use analyze::symbols::{InlinedFn, SymbolTable};
 
-const DEFAULT_VMLINUX: &str = "/usr/lib/debug/boot/vmlinux-6.1.0-57-cloud-amd64";
-/// Where `scripts/setup.sh` unpacks the kernel sources (`$HAP_KSRC` overrides).
-const DEFAULT_KSRC: &str = "/var/cache/hap/ksrc";
-
-fn vmlinux() -> PathBuf {
-    let path =
-        PathBuf::from(std::env::var("HAP_VMLINUX").unwrap_or_else(|_| DEFAULT_VMLINUX.into()));
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/setup.sh (it installs the Debian package \
-         linux-image-6.1.0-57-cloud-amd64-dbg)",
-        path.display()
-    );
-    path
-}
-
-fn ksrc() -> PathBuf {
-    let path = PathBuf::from(std::env::var("HAP_KSRC").unwrap_or_else(|_| DEFAULT_KSRC.into()))
-        .join("linux-source-6.1");
-    assert!(
-        path.join("Makefile").is_file() && path.join("fs/read_write.c").is_file(),
-        "kernel source tree {} is missing: run scripts/setup.sh (it unpacks the Debian \
-         package linux-source-6.1)",
-        path.display()
-    );
-    path
-}
+mod common;
+use common::{ksrc, vmlinux};
 
 struct Data {
     table: SymbolTable,

@@ -19,14 +19,15 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
 use std::sync::OnceLock;
 
 use analyze::symbols::{ModuleTables, SymbolTable};
 
+mod common;
+use common::{ksrc, run};
+
 const DEFAULT_MODULES: &str = "/usr/lib/debug/lib/modules/6.1.0-57-cloud-amd64";
-/// Where `scripts/setup.sh` unpacks the kernel sources (`$HAP_KSRC` overrides).
-const DEFAULT_KSRC: &str = "/var/cache/hap/ksrc";
 
 fn modules_dir() -> PathBuf {
     let path =
@@ -40,30 +41,9 @@ fn modules_dir() -> PathBuf {
     path
 }
 
-fn ksrc() -> PathBuf {
-    let path = PathBuf::from(std::env::var("HAP_KSRC").unwrap_or_else(|_| DEFAULT_KSRC.into()))
-        .join("linux-source-6.1");
-    assert!(
-        path.join("drivers/block/virtio_blk.c").is_file(),
-        "kernel source tree {} is missing: run scripts/setup.sh (it unpacks the Debian \
-         package linux-source-6.1)",
-        path.display()
-    );
-    path
-}
-
 fn tables() -> &'static ModuleTables {
     static TABLES: OnceLock<ModuleTables> = OnceLock::new();
     TABLES.get_or_init(|| ModuleTables::new(&modules_dir()).unwrap())
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} is required (binutils / llvm packages): {e}"));
-    assert!(out.status.success(), "{program} {args:?} failed");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `(module, function, file, start_line, end_line)`, read in the source:

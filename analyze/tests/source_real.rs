@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -30,36 +30,12 @@ use std::time::{Duration, Instant};
 use analyze::source::{area_of, refine, Maintainers, Refined, SourceTree, SpanSource};
 use analyze::symbols::{Symbol, SymbolTable};
 
-const DEFAULT_VMLINUX: &str = "/usr/lib/debug/boot/vmlinux-6.1.0-57-cloud-amd64";
-/// Where `scripts/setup.sh` unpacks the kernel sources (`$HAP_KSRC` overrides).
-const DEFAULT_KSRC: &str = "/var/cache/hap/ksrc";
+mod common;
+use common::{ksrc, vmlinux};
+
 /// LLVM joins relative include directories to this build's relative
 /// `DW_AT_comp_dir`; the oracle strips it.
 const COMP_DIR: &str = "debian/build/build_amd64_none_cloud-amd64/";
-
-fn vmlinux() -> PathBuf {
-    let path =
-        PathBuf::from(std::env::var("HAP_VMLINUX").unwrap_or_else(|_| DEFAULT_VMLINUX.into()));
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/setup.sh (it installs the Debian package \
-         linux-image-6.1.0-57-cloud-amd64-dbg)",
-        path.display()
-    );
-    path
-}
-
-fn ksrc() -> PathBuf {
-    let path = PathBuf::from(std::env::var("HAP_KSRC").unwrap_or_else(|_| DEFAULT_KSRC.into()))
-        .join("linux-source-6.1");
-    assert!(
-        path.join("Makefile").is_file() && path.join("MAINTAINERS").is_file(),
-        "kernel source tree {} is missing: run scripts/setup.sh (it unpacks the Debian \
-         package linux-source-6.1)",
-        path.display()
-    );
-    path
-}
 
 /// The table, its refined spans and the time `refine` took.
 struct Fixture(SymbolTable, Vec<Refined>, Duration);

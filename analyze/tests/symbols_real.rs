@@ -19,43 +19,19 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use analyze::symbols::{Symbol, SymbolTable};
 
-const DEFAULT_VMLINUX: &str = "/usr/lib/debug/boot/vmlinux-6.1.0-57-cloud-amd64";
-/// Where `scripts/setup.sh` unpacks the kernel sources (`$HAP_KSRC` overrides).
-const DEFAULT_KSRC: &str = "/var/cache/hap/ksrc";
+mod common;
+use common::{ksrc, run, vmlinux};
+
 const BUILD_ID: &str = "01d2640d3a13145ee314eb05b155f141b7b7058b";
 /// LLVM joins relative include directories to `DW_AT_comp_dir`, which this
 /// build maps to a relative path; the oracle strips it.
 const COMP_DIR: &str = "debian/build/build_amd64_none_cloud-amd64/";
-
-fn vmlinux() -> PathBuf {
-    let path =
-        PathBuf::from(std::env::var("HAP_VMLINUX").unwrap_or_else(|_| DEFAULT_VMLINUX.into()));
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/setup.sh (it installs the Debian package \
-         linux-image-6.1.0-57-cloud-amd64-dbg)",
-        path.display()
-    );
-    path
-}
-
-fn ksrc() -> PathBuf {
-    let path = PathBuf::from(std::env::var("HAP_KSRC").unwrap_or_else(|_| DEFAULT_KSRC.into()))
-        .join("linux-source-6.1");
-    assert!(
-        path.join("Makefile").is_file() && path.join("fs/read_write.c").is_file(),
-        "kernel source tree {} is missing: run scripts/setup.sh (it unpacks the Debian \
-         package linux-source-6.1)",
-        path.display()
-    );
-    path
-}
 
 fn table() -> &'static SymbolTable {
     static TABLE: OnceLock<SymbolTable> = OnceLock::new();
@@ -69,15 +45,6 @@ fn table() -> &'static SymbolTable {
         );
         table
     })
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} is required (binutils / llvm packages): {e}"));
-    assert!(out.status.success(), "{program} {args:?} failed");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
