@@ -31,6 +31,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Compare two result directories: functions only in one, line changes, HAP change.
     Diff(DiffArgs),
+    /// Measure every trace of a directory tree or archive, each against its kernel's vmlinux.
+    Batch(BatchArgs),
 }
 
 /// Which CVE records count for a kernel version.
@@ -180,6 +182,9 @@ pub struct AnalyzeArgs {
     /// The kernel source tree: refined line spans, nloc and HAP per subsystem.
     #[arg(long, value_name = "DIR")]
     pub source: Option<PathBuf>,
+    /// Also count the functions inlined into the traced ones (ftrace cannot see them).
+    #[arg(long)]
+    pub inline: bool,
     /// A bug-density table from `hap density`: adds the weighted HAP.
     #[arg(long, value_name = "CSV")]
     pub density: Option<PathBuf>,
@@ -241,4 +246,38 @@ pub struct AnalyzeArgs {
     /// New functions tolerated in the test window, as a fraction of all functions (0 = none).
     #[arg(long, value_name = "FRACTION", default_value_t = 0.005)]
     pub steady_tolerance: f64,
+}
+
+/// `hap batch`.
+#[derive(Debug, clap::Args)]
+pub struct BatchArgs {
+    /// A directory tree or a .tar, .tar.gz or .tar.zst archive of traces.
+    pub input: PathBuf,
+    /// The output directory: runs/, summary.parquet, summary.csv.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// A vmlinux with DWARF, named vmlinux-RELEASE (repeatable); each trace.dat
+    /// is matched by the kernel release it recorded.
+    #[arg(long = "vmlinux", value_name = "VMLINUX", required = true)]
+    pub vmlinuxes: Vec<PathBuf>,
+    /// A kernel source tree (repeatable), matched to a vmlinux by version
+    /// (linux-source-X.Y directory name, or its Makefile).
+    #[arg(long = "source", value_name = "KTREE")]
+    pub sources: Vec<PathBuf>,
+    /// Lines `GLOB<TAB>VMLINUX` choosing the vmlinux of traces that carry no
+    /// kernel release (text traces); the first matching glob wins.
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
+    /// Print the summary rows as a JSON array.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write summary/kernel=RELEASE/part-0.parquet (Hive partitioning).
+    #[arg(long)]
+    pub hive: bool,
+    /// Measure every trace again, even those done by an earlier run.
+    #[arg(long)]
+    pub force: bool,
+    /// Neither read nor write the symbol cache.
+    #[arg(long)]
+    pub no_cache: bool,
 }

@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 error, 2 usage error (see docs/cli.md).
 
 mod args;
+mod batch;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -27,6 +28,10 @@ fn main() -> ExitCode {
         Command::Density(a) => density(a),
         Command::Report(a) => report_cmd(a),
         Command::Diff(a) => diff(a),
+        Command::Batch(a) => match batch::run(a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -287,9 +292,20 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
         })
         .transpose()?;
     let mut runs = analyze::measure::measure_all(&a.traces, &a.vmlinux, &table, &options)?;
+    let inlined = if a.inline {
+        Some(analyze::symbols::SymbolTable::inlined_from_path(
+            &a.vmlinux,
+            &table.symbols,
+        )?)
+    } else {
+        None
+    };
     for m in &mut runs {
         m.density = density.clone();
         m.recount();
+        if let Some(inlined) = &inlined {
+            analyze::measure::apply_inline(m, &table, inlined);
+        }
     }
     if !a.baselines.is_empty() {
         let base =

@@ -230,3 +230,21 @@ fn module_functions_resolve_in_their_debug_files() {
         assert_eq!((c[1], c[9], c[10], c[11]), (m, file, start, end), "{row}");
     }
 }
+
+/// `--inline` adds the code inlined into the traced functions (spans pinned
+/// for ksys_write in analyze/tests/inline_real.rs) without changing the
+/// traced count.
+#[test]
+fn inline_adds_inlined_code_beside_the_plain_count() {
+    let trace = fixture("dat/steady-6.1.v7.dat");
+    let plain = analyze_json(&trace, &[]);
+    let j = analyze_json(&trace, &["--inline"]);
+    assert_eq!(j["lines"], plain["lines"]);
+    assert!(plain["inline"].is_null());
+    let i = &j["inline"];
+    assert!(i["functions"].as_u64().unwrap() > 0);
+    assert_eq!(
+        i["lines_inclusive"].as_u64().unwrap(),
+        j["lines"].as_u64().unwrap() + i["lines"].as_u64().unwrap()
+    );
+}

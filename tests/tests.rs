@@ -1,6 +1,7 @@
 //! Integration tests of the `hap` binary: one test binary, one module per area.
 
 mod analyze_real;
+mod batch;
 mod dat;
 mod density;
 mod ingest_text;

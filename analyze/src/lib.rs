@@ -10,6 +10,7 @@
 //! densities per file, directory and subsystem.
 #![deny(missing_docs, missing_debug_implementations)]
 
+pub mod batch_table;
 pub mod cache;
 pub mod density;
 mod error;
