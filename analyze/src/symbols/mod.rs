@@ -29,6 +29,8 @@
 //! when no unit has a relative one, the most common compilation directory
 //! (in-tree builds). Paths outside the root stay absolute.
 
+#[cfg(test)]
+mod corrupt_tests;
 mod dwarf;
 mod elf;
 mod error;

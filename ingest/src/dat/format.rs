@@ -73,12 +73,13 @@ impl Field {
     /// `__data_loc`/`__rel_loc` and the open-ended `char buf[]` (to the record end).
     pub fn bytes<'d>(&self, data: &'d [u8], big: bool) -> Option<&'d [u8]> {
         match self.kind {
-            FieldKind::Scalar => data.get(self.offset..self.offset + self.size),
+            // Checked: a damaged format may declare offsets near usize::MAX.
+            FieldKind::Scalar => data.get(self.offset..self.offset.checked_add(self.size)?),
             FieldKind::Array => {
                 if self.size == 0 {
                     data.get(self.offset..)
                 } else {
-                    data.get(self.offset..self.offset + self.size)
+                    data.get(self.offset..self.offset.checked_add(self.size)?)
                 }
             }
             FieldKind::DataLoc | FieldKind::RelLoc => {
@@ -86,9 +87,9 @@ impl Field {
                 let mut off = (word & 0xffff) as usize;
                 let len = (word >> 16) as usize;
                 if self.kind == FieldKind::RelLoc {
-                    off += self.offset + self.size;
+                    off = off.checked_add(self.offset.checked_add(self.size)?)?;
                 }
-                data.get(off..off + len)
+                data.get(off..off.checked_add(len)?)
             }
         }
     }

@@ -161,7 +161,9 @@ pub(crate) fn parse_header_page(text: &str, big_endian: bool, at: u64) -> DatRes
             format!("header_page commit of {commit_size} bytes (kernel long must be 4 or 8)"),
         ));
     }
-    if ts_offset + 8 > data_offset || commit_offset + commit_size > data_offset {
+    // Checked: absurd offsets in a damaged text must not wrap past the check.
+    let fits = |off: usize, size: usize| off.checked_add(size).is_some_and(|e| e <= data_offset);
+    if !fits(ts_offset, 8) || !fits(commit_offset, commit_size) {
         return Err(Fault::invalid(
             at,
             "header_page layout (header overlaps data)",

@@ -26,6 +26,8 @@
 //! parser). Not applied: guest/host time synchronisation (`TIME_SHIFT`).
 
 mod cmdlines;
+#[cfg(test)]
+mod corrupt_tests;
 mod cursor;
 mod format;
 mod header;

@@ -44,6 +44,9 @@ pub struct GraphParser {
     exit_name: String,
 }
 
+/// CPU numbers at or above this are not CPUs (Linux allows at most 8192).
+const MAX_CPUS: u32 = 1 << 16;
+
 const IRQ_ENTER: [&str; 2] = ["irq_enter_rcu", "irq_enter"];
 const IRQ_EXIT: [&str; 2] = ["irq_exit_rcu", "irq_exit"];
 
@@ -72,6 +75,10 @@ impl GraphParser {
         let head = fields.first().ok_or(())?;
         let (cpu_text, rest) = head.trim_start().split_once(')').ok_or(())?;
         let cpu: u32 = cpu_text.trim().parse().map_err(|_| ())?;
+        // The CPU number sizes the per-CPU table: refuse what no kernel has.
+        if cpu >= MAX_CPUS {
+            return Err(());
+        }
         let (comm, pid) = match rest.trim() {
             "" => ("", -1),
             task => {
@@ -151,7 +158,7 @@ impl GraphParser {
             st.stack.push((depth, split_module(name).0.to_string()));
         } else if let Some(d) = duration_ns {
             event.calltime = Some(ts_ns as u64);
-            event.rettime = Some(ts_ns as u64 + d);
+            event.rettime = Some((ts_ns as u64).saturating_add(d));
         }
         event.event = "funcgraph_entry";
         // Module functions print as `name [module]()`.
@@ -189,7 +196,7 @@ fn parse_duration(field: &str) -> Option<u64> {
     for _ in frac.len()..3 {
         f *= 10;
     }
-    Some(int * 1000 + f)
+    int.checked_mul(1000)?.checked_add(f)
 }
 
 #[cfg(test)]

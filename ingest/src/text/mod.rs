@@ -5,6 +5,8 @@
 //! trace. Lines it cannot parse are counted and the first few kept with their
 //! line numbers; with [`Options::strict`] the first one is fatal.
 
+#[cfg(test)]
+mod corrupt_tests;
 mod graph;
 mod header;
 mod line;
