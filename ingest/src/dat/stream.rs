@@ -9,7 +9,7 @@
 
 use super::cursor::{DatResult, Fault};
 use super::format::Field;
-use super::kallsyms::NO_SYM;
+use super::kallsyms::{Kallsyms, NO_SYM};
 use super::meta::{Meta, Plan};
 use super::printfmt::{raw_fields, Ctx};
 use super::ring::{page_header, Missed, PageRecords, RawRecord};
@@ -246,6 +246,15 @@ fn opt_u64(f: &Option<Field>, data: &[u8], big: bool) -> u64 {
     f.as_ref().and_then(|f| f.uint(data, big)).unwrap_or(NONE64)
 }
 
+/// The kallsyms entry covering `addr`, or `NO_SYM` for an absent address.
+fn sym_at(ks: &Kallsyms, addr: u64) -> u32 {
+    if addr == NONE64 {
+        NO_SYM
+    } else {
+        ks.lookup(addr)
+    }
+}
+
 /// `mul_u64_u32_shr` as trace-cmd implements it.
 fn mul_u64_u32_shr(a: u64, mul: u64, shift: u32) -> u64 {
     let al = a & 0xffff_ffff;
@@ -304,16 +313,8 @@ fn decode_record(meta: &Meta, r: &RawRecord<'_>, batch: &mut Batch) -> Result<()
             rec.kind = Kind::Function;
             rec.ip = ip.uint(data, big).unwrap_or(NONE64);
             rec.parent_ip = opt_u64(parent, data, big);
-            rec.sym = if rec.ip == NONE64 {
-                NO_SYM
-            } else {
-                ks.lookup(rec.ip)
-            };
-            rec.psym = if rec.parent_ip == NONE64 {
-                NO_SYM
-            } else {
-                ks.lookup(rec.parent_ip)
-            };
+            rec.sym = sym_at(ks, rec.ip);
+            rec.psym = sym_at(ks, rec.parent_ip);
         }
         Plan::FuncRepeats {
             ip,
@@ -325,16 +326,8 @@ fn decode_record(meta: &Meta, r: &RawRecord<'_>, batch: &mut Batch) -> Result<()
             rec.kind = Kind::FuncRepeats;
             rec.ip = ip.uint(data, big).unwrap_or(NONE64);
             rec.parent_ip = opt_u64(parent, data, big);
-            rec.sym = if rec.ip == NONE64 {
-                NO_SYM
-            } else {
-                ks.lookup(rec.ip)
-            };
-            rec.psym = if rec.parent_ip == NONE64 {
-                NO_SYM
-            } else {
-                ks.lookup(rec.parent_ip)
-            };
+            rec.sym = sym_at(ks, rec.ip);
+            rec.psym = sym_at(ks, rec.parent_ip);
             rec.count = count
                 .as_ref()
                 .and_then(|f| f.uint(data, big))
@@ -348,11 +341,7 @@ fn decode_record(meta: &Meta, r: &RawRecord<'_>, batch: &mut Batch) -> Result<()
         Plan::GraphEntry { func, depth } => {
             rec.kind = Kind::GraphEntry;
             rec.ip = func.uint(data, big).unwrap_or(NONE64);
-            rec.sym = if rec.ip == NONE64 {
-                NO_SYM
-            } else {
-                ks.lookup(rec.ip)
-            };
+            rec.sym = sym_at(ks, rec.ip);
             rec.depth = depth
                 .as_ref()
                 .and_then(|f| f.int(data, big))
@@ -367,11 +356,7 @@ fn decode_record(meta: &Meta, r: &RawRecord<'_>, batch: &mut Batch) -> Result<()
         } => {
             rec.kind = Kind::GraphExit;
             rec.ip = func.uint(data, big).unwrap_or(NONE64);
-            rec.sym = if rec.ip == NONE64 {
-                NO_SYM
-            } else {
-                ks.lookup(rec.ip)
-            };
+            rec.sym = sym_at(ks, rec.ip);
             rec.depth = depth
                 .as_ref()
                 .and_then(|f| f.int(data, big))
