@@ -127,10 +127,7 @@ fn read_elf_generic<Elf: FileHeader<Endian = Endianness>>(
         .map(<[u8]>::to_vec);
     let functions = function_symbols(&file)?;
 
-    match file.section_by_name(".debug_info") {
-        Some(s) if s.size() > 0 => {}
-        _ => return Err(SymbolError::MissingDebugInfo { path: None }),
-    }
+    require_debug_info(&file)?;
     let dwarf = DwarfSections::load(|id| -> Result<Cow<'_, [u8]>, SymbolError> {
         match file.section_by_name(id.name()) {
             Some(section) => section
@@ -142,17 +139,31 @@ fn read_elf_generic<Elf: FileHeader<Endian = Endianness>>(
             None => Ok(Cow::Borrowed(&[][..])),
         }
     })?;
-    let endian = if endian.is_little_endian() {
-        RunTimeEndian::Little
-    } else {
-        RunTimeEndian::Big
-    };
     Ok(ElfContents {
         build_id,
         functions,
-        endian,
+        endian: runtime_endian(endian),
         dwarf,
     })
+}
+
+/// Refuse an ELF file without (or with an empty) `.debug_info`.
+pub(super) fn require_debug_info<Elf: FileHeader<Endian = Endianness>>(
+    file: &ElfFile<'_, Elf>,
+) -> Result<(), SymbolError> {
+    match file.section_by_name(".debug_info") {
+        Some(s) if s.size() > 0 => Ok(()),
+        _ => Err(SymbolError::MissingDebugInfo { path: None }),
+    }
+}
+
+/// The file's byte order as gimli wants it.
+pub(super) fn runtime_endian(endian: Endianness) -> RunTimeEndian {
+    if endian.is_little_endian() {
+        RunTimeEndian::Little
+    } else {
+        RunTimeEndian::Big
+    }
 }
 
 /// All `STT_FUNC` symbols with `st_size > 0` defined in executable sections,

@@ -39,12 +39,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use gimli::{DwarfSections, RunTimeEndian};
+use gimli::DwarfSections;
 use object::elf;
 use object::read::elf::{ElfFile, FileHeader, Rel, Rela, SectionHeader, SectionTable, Sym};
-use object::{Endian, Endianness, FileKind, Object, ObjectSection, SectionIndex, SymbolIndex};
+use object::{Endianness, FileKind, Object, ObjectSection, SectionIndex, SymbolIndex};
 
-use super::elf::{map_file, ElfContents, FuncSym};
+use super::elf::{map_file, require_debug_info, runtime_endian, ElfContents, FuncSym};
 use super::{Symbol, SymbolError, SymbolTable};
 
 impl SymbolTable {
@@ -107,23 +107,15 @@ fn read_module<Elf: FileHeader<Endian = Endianness>>(
         .map_err(|e| invalid_elf(format!("build-id note: {e}")))?
         .map(<[u8]>::to_vec);
     let functions = function_symbols(&file, &bases)?;
-    match file.section_by_name(".debug_info") {
-        Some(s) if s.size() > 0 => {}
-        _ => return Err(SymbolError::MissingDebugInfo { path: None }),
-    }
+    require_debug_info(&file)?;
     let dwarf = DwarfSections::load(|id| match file.section_by_name(id.name()) {
         Some(section) => relocated(&file, &bases, section.index(), id.name()),
         None => Ok(Cow::Borrowed(&[][..])),
     })?;
-    let endian = if endian.is_little_endian() {
-        RunTimeEndian::Little
-    } else {
-        RunTimeEndian::Big
-    };
     Ok(ElfContents {
         build_id,
         functions,
-        endian,
+        endian: runtime_endian(endian),
         dwarf,
     })
 }
