@@ -21,7 +21,6 @@
 //! default paths.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -31,7 +30,7 @@ use analyze::source::{area_of, refine, Maintainers, Refined, SourceTree, SpanSou
 use analyze::symbols::{Symbol, SymbolTable};
 
 mod common;
-use common::{ksrc, vmlinux};
+use common::{ksrc, llvm_symbolizer_blocks, vmlinux};
 
 /// LLVM joins relative include directories to this build's relative
 /// `DW_AT_comp_dir`; the oracle strips it.
@@ -93,32 +92,11 @@ fn parse_frame(block: &str) -> Option<(String, u32)> {
 }
 
 fn llvm_frames(symbols: &[&Symbol]) -> Vec<Option<(String, u32)>> {
-    let obj = format!("--obj={}", vmlinux().display());
-    let mut child = Command::new("llvm-symbolizer")
-        .args([obj.as_str(), "--verbose", "--inlining"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("llvm-symbolizer is required (Debian package llvm)");
-    let mut stdin = child.stdin.take().unwrap();
-    let input: String = symbols
+    let addresses: Vec<u64> = symbols.iter().map(|s| s.address).collect();
+    llvm_symbolizer_blocks(&addresses)
         .iter()
-        .map(|s| format!("{:#x}\n", s.address))
-        .collect();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let blocks: Vec<&str> = text
-        .split("\n\n")
-        .filter(|b| !b.trim().is_empty())
-        .collect();
-    assert_eq!(
-        blocks.len(),
-        symbols.len(),
-        "one llvm-symbolizer answer per address"
-    );
-    blocks.into_iter().map(parse_frame).collect()
+        .map(|b| parse_frame(b))
+        .collect()
 }
 
 /// Comment-free lines of `file` from `gcc -fpreprocessed -dD -E`, indexed by

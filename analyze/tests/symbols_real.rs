@@ -18,15 +18,13 @@
 //! default paths.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use analyze::symbols::{Symbol, SymbolTable};
 
 mod common;
-use common::{brace_end, ksrc, run, vmlinux, Kind};
+use common::{brace_end, ksrc, llvm_symbolizer_blocks, run, vmlinux, Kind};
 
 const BUILD_ID: &str = "01d2640d3a13145ee314eb05b155f141b7b7058b";
 /// LLVM joins relative include directories to `DW_AT_comp_dir`, which this
@@ -250,52 +248,13 @@ fn normalize(path: &str) -> String {
     }
 }
 
-fn symbolizer() -> String {
-    for name in [
-        "llvm-symbolizer",
-        "llvm-symbolizer-19",
-        "llvm-symbolizer-16",
-        "llvm-symbolizer-14",
-    ] {
-        if Command::new(name)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            return name.to_string();
-        }
-    }
-    panic!("llvm-symbolizer is required (Debian package llvm)");
-}
-
 /// `(file, start line)` per symbol according to LLVM.
 fn llvm_answers(symbols: &[Symbol]) -> Vec<(Option<String>, Option<u32>)> {
-    let obj = format!("--obj={}", vmlinux().display());
-    let mut child = Command::new(symbolizer())
-        .args([obj.as_str(), "--verbose", "--inlining"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input: String = symbols
+    let addresses: Vec<u64> = symbols.iter().map(|s| s.address).collect();
+    llvm_symbolizer_blocks(&addresses)
         .iter()
-        .map(|s| format!("{:#x}\n", s.address))
-        .collect();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let blocks: Vec<&str> = text
-        .split("\n\n")
-        .filter(|b| !b.trim().is_empty())
-        .collect();
-    assert_eq!(
-        blocks.len(),
-        symbols.len(),
-        "one llvm-symbolizer answer per address"
-    );
-    blocks.into_iter().map(parse_frames).collect()
+        .map(|b| parse_frames(b))
+        .collect()
 }
 
 /// `DW_AT_decl_file` of the outermost subprogram DIE at `address`

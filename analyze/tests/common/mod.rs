@@ -200,3 +200,53 @@ pub fn brace_end(lines: &[&str], start: usize, base: &str) -> (Option<usize>, Ki
     }
     (None, Kind::Eof)
 }
+
+/// The installed `llvm-symbolizer` (Debian's llvm package, any version).
+fn symbolizer() -> String {
+    for name in [
+        "llvm-symbolizer",
+        "llvm-symbolizer-19",
+        "llvm-symbolizer-16",
+        "llvm-symbolizer-14",
+    ] {
+        if std::process::Command::new(name)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return name.to_string();
+        }
+    }
+    panic!("llvm-symbolizer is required (Debian package llvm)");
+}
+
+/// One `llvm-symbolizer --verbose --inlining` answer block per address of
+/// the reference vmlinux, in order.
+pub fn llvm_symbolizer_blocks(addresses: &[u64]) -> Vec<String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let obj = format!("--obj={}", vmlinux().display());
+    let mut child = Command::new(symbolizer())
+        .args([obj.as_str(), "--verbose", "--inlining"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input: String = addresses.iter().map(|a| format!("{a:#x}\n")).collect();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let blocks: Vec<String> = text
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        blocks.len(),
+        addresses.len(),
+        "one llvm-symbolizer answer per address"
+    );
+    blocks
+}
