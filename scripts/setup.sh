@@ -3,7 +3,8 @@
 # the reference kernel's debug vmlinux and source (6.1.192-3), the second kernel
 # for version diffs (6.12.117-1~deb12u1), trace-cmd (the parsing oracle),
 # llvm-dwarfdump and gdb (the DWARF oracles), zstd, gcc, and Debian's
-# chromium (the HTML report is opened headless in a test).
+# chromium (the HTML report is opened headless in a test), and DuckDB for
+# the scale-out test.
 # Idempotent: installs only what is missing. Unpacks the kernel sources under
 # $HAP_KSRC (default /var/cache/hap/ksrc) for tests that read source files.
 set -euo pipefail
@@ -41,3 +42,10 @@ for v in 6.1 6.12; do
     tar -C "$ksrc" -xf "/usr/src/linux-source-$v.tar.xz"
   fi
 done
+
+# DuckDB (Python package, pinned): the SQL engine the scale-out test runs
+# docs/scale-out.md's query with, over `hap batch --hive` output.
+if ! python3 -c 'import duckdb' 2>/dev/null; then
+  echo "setup: installing duckdb==2.0.1 (pip)" >&2
+  python3 -m pip install -q --disable-pip-version-check duckdb==2.0.1
+fi

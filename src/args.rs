@@ -12,6 +12,12 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Print the result as JSON on stdout (for `dump`: one object per event).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress bars and no notes on stderr; errors and warnings still show.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
 }
 
 /// The subcommands.
@@ -74,9 +80,6 @@ pub struct DensityArgs {
     /// The density table (CSV) to write.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Print the summary as one JSON object.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `hap report`.
@@ -100,9 +103,6 @@ pub struct DiffArgs {
     pub a: PathBuf,
     /// The second result directory.
     pub b: PathBuf,
-    /// Print one JSON object.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `hap dump`.
@@ -192,9 +192,6 @@ pub struct AnalyzeArgs {
     /// /usr/lib/debug/lib/modules/RELEASE beside the vmlinux, if present).
     #[arg(long, value_name = "DIR")]
     pub modules: Option<PathBuf>,
-    /// Print one JSON object instead of the text summary.
-    #[arg(long)]
-    pub json: bool,
     /// Write functions.parquet, functions.csv and result.json into this directory.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
@@ -268,9 +265,6 @@ pub struct BatchArgs {
     /// kernel release (text traces); the first matching glob wins.
     #[arg(long, value_name = "FILE")]
     pub map: Option<PathBuf>,
-    /// Print the summary rows as a JSON array.
-    #[arg(long)]
-    pub json: bool,
     /// Also write summary/kernel=RELEASE/part-0.parquet (Hive partitioning).
     #[arg(long)]
     pub hive: bool,

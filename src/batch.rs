@@ -16,6 +16,7 @@ use analyze::batch_table::BatchRow;
 use anyhow::Context;
 
 use crate::args::BatchArgs;
+use crate::ui::Ui;
 
 /// The done marker written into a run directory once all its files are written.
 const MARKER: &str = "batch.json";
@@ -44,7 +45,7 @@ struct Member {
     file: Result<PathBuf, String>,
 }
 
-pub fn run(a: BatchArgs) -> anyhow::Result<ExitCode> {
+pub fn run(a: BatchArgs, ui: Ui, json: bool) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&a.output)
         .with_context(|| format!("{}: cannot create the output directory", a.output.display()))?;
     let out = std::fs::canonicalize(&a.output)?;
@@ -58,17 +59,26 @@ pub fn run(a: BatchArgs) -> anyhow::Result<ExitCode> {
     }
 
     // Archives are extracted into a temporary directory inside OUTDIR,
-    // removed when `_extracted` drops.
+    // removed when `_extracted` drops, or by the signal handler.
     let (members, _extracted) = if a.input.is_dir() {
         (walk_dir(&a.input, &out)?, None)
     } else {
-        let tmp = tempfile::Builder::new()
-            .prefix(".hap-batch-extract-")
-            .tempdir_in(&out)
-            .with_context(|| format!("{}: cannot create a temporary directory", out.display()))?;
-        let members = extract(&a.input, tmp.path())?;
+        let tmp = Extracted(
+            tempfile::Builder::new()
+                .prefix(".hap-batch-extract-")
+                .tempdir_in(&out)
+                .with_context(|| {
+                    format!("{}: cannot create a temporary directory", out.display())
+                })?,
+        );
+        ingest::atomic::register_temporary(tmp.0.path());
+        let members = {
+            let _bar = ui.step(format!("extracting {}", a.input.display()));
+            extract(&a.input, tmp.0.path())?
+        };
         (members, Some(tmp))
     };
+    let bar = ui.items("measuring", members.len() as u64);
 
     let done = if a.force {
         HashMap::new()
@@ -94,7 +104,13 @@ pub fn run(a: BatchArgs) -> anyhow::Result<ExitCode> {
             .par_iter()
             .enumerate()
             .filter(|(_, r)| r.is_none())
-            .map(|(i, _)| (i, batch.member(&members[i], &run_dirs[i])))
+            .map(|(i, _)| {
+                let outcome = batch.member(&members[i], &run_dirs[i]);
+                if matches!(outcome, Outcome::Done(_)) {
+                    bar.inc();
+                }
+                (i, outcome)
+            })
             .collect();
         let mut needed = Vec::new();
         for (i, o) in outcomes {
@@ -109,6 +125,7 @@ pub fn run(a: BatchArgs) -> anyhow::Result<ExitCode> {
         }
         needed.sort_unstable();
         needed.dedup();
+        let _step = ui.step(format!("reading the symbols of {} kernel(s)", needed.len()));
         let loaded: Vec<_> = needed
             .par_iter()
             .map(|&k| {
@@ -124,6 +141,7 @@ pub fn run(a: BatchArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|r| r.expect("every member done"))
         .collect();
+    drop(bar);
     analyze::batch_table::write_summary(&rows, &out, a.hive)?;
 
     let failed = rows.iter().filter(|r| r.error.is_some()).count();
@@ -132,14 +150,13 @@ pub fn run(a: BatchArgs) -> anyhow::Result<ExitCode> {
     for r in rows.iter().filter(|r| r.error.is_some()) {
         writeln!(err, "{}: {}", r.path, r.error.as_deref().unwrap_or(""))?;
     }
-    writeln!(
-        err,
+    ui.note(format_args!(
         "{} traces: {} measured, {reused} reused, {failed} failed -> {}",
         rows.len(),
         rows.len() - failed - reused,
         a.output.join("summary.parquet").display()
-    )?;
-    if a.json {
+    ));
+    if json {
         let mut stdout = std::io::stdout().lock();
         let list: Vec<_> = rows.iter().map(BatchRow::to_json).collect();
         serde_json::to_writer(&mut stdout, &list)?;
@@ -150,6 +167,16 @@ pub fn run(a: BatchArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The extraction folder of an archive: removed on drop, and no longer
+/// left to the signal handler.
+struct Extracted(tempfile::TempDir);
+
+impl Drop for Extracted {
+    fn drop(&mut self) {
+        ingest::atomic::unregister_temporary(self.0.path());
+    }
 }
 
 fn kernel(path: &Path) -> Kernel {

@@ -5,30 +5,35 @@
 
 mod args;
 mod batch;
+mod ui;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use serde_json::json;
 
 use args::{
     AmbiguousArg, AnalyzeArgs, Cli, Command, DensityArgs, DiffArgs, DumpArgs, IngestArgs,
     ReportArgs, ScopeArg, SymbolsArgs, WeightArg,
 };
+use ui::Ui;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     remove_temporaries_on_interrupt();
+    let ui = Ui::new(cli.quiet, cli.json);
+    let json = cli.json;
     let result = match cli.command {
-        Command::Ingest(a) => ingest(a),
-        Command::Symbols(a) => symbols(a),
-        Command::Analyze(a) => analyze(*a),
-        Command::Dump(a) => dump(a),
-        Command::Density(a) => density(a),
-        Command::Report(a) => report_cmd(a),
-        Command::Diff(a) => diff(a),
-        Command::Batch(a) => match batch::run(a) {
+        Command::Ingest(a) => ingest(a, ui, json),
+        Command::Symbols(a) => symbols(a, ui, json),
+        Command::Analyze(a) => analyze(*a, ui, json),
+        Command::Dump(a) => dump(a, json),
+        Command::Density(a) => density(a, ui, json),
+        Command::Report(a) => report_cmd(a, ui, json),
+        Command::Diff(a) => diff(a, json),
+        Command::Batch(a) => match batch::run(a, ui, json) {
             Ok(code) => return code,
             Err(e) => Err(e),
         },
@@ -45,21 +50,52 @@ fn main() -> ExitCode {
     }
 }
 
-fn ingest(a: IngestArgs) -> anyhow::Result<()> {
-    let summary =
-        ingest::ingest_to_parquet(&a.trace, &a.output, &ingest::Options::strict(a.strict))?;
+fn ingest(a: IngestArgs, ui: Ui, json: bool) -> anyhow::Result<()> {
+    let mut options = ingest::Options::strict(a.strict);
+    options.progress = ui.progress();
+    let summary = {
+        let _bar = ui.bytes(format!("reading {}", a.trace.display()), &options.progress);
+        ingest::ingest_to_parquet(&a.trace, &a.output, &options)?
+    };
+    if json {
+        let mut out = io::stdout().lock();
+        let info = &summary.info;
+        let bad: Vec<_> = summary
+            .text
+            .first_bad
+            .iter()
+            .map(|(n, l)| json!({"line": n, "text": l}))
+            .collect();
+        serde_json::to_writer(
+            &mut out,
+            &json!({
+                "trace": a.trace.display().to_string(),
+                "output": a.output.display().to_string(),
+                "format": info.format,
+                "tracer": info.tracer,
+                "cpus": info.cpus,
+                "events": summary.events,
+                "lines": summary.text.lines,
+                "bad_lines": summary.text.bad_lines,
+                "first_bad_lines": bad,
+                "lost_events": info.lost_events,
+                "source_sha256": info.source_sha256,
+            }),
+        )?;
+        writeln!(out)?;
+        return Ok(());
+    }
     let mut err = io::stderr().lock();
     let source = match summary.text.lines {
         0 => summary.info.format.clone(),
         n => format!("{n} lines"),
     };
-    writeln!(
-        err,
+    ui.note(format_args!(
         "{}: {} events from {source} -> {}",
         a.trace.display(),
         summary.events,
         a.output.display()
-    )?;
+    ));
     report_bad_lines(&summary.text, &mut err)?;
     Ok(())
 }
@@ -78,30 +114,40 @@ fn report_bad_lines(stats: &ingest::text::TextStats, w: &mut impl Write) -> io::
     Ok(())
 }
 
-fn dump(a: DumpArgs) -> anyhow::Result<()> {
+fn dump(a: DumpArgs, json: bool) -> anyhow::Result<()> {
     let mut options = ingest::Options::default();
     if let Some(name) = &a.instance {
         options.dat = options.dat.with_instance(name);
     }
     let out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let columns = &ingest::columns::ALL;
+    if json {
+        let mut sink = report::jsonl::JsonLinesSink::new(out);
+        ingest::read_trace(&a.trace, &options, columns, &mut sink)?;
+        sink.finish()?;
+        return Ok(());
+    }
     let dump_options = report::dump::DumpOptions {
         ns: a.ns,
         parent: a.parent,
         ..Default::default()
     };
     let mut sink = report::dump::DumpSink::new(out, dump_options);
-    ingest::read_trace(&a.trace, &options, &ingest::parquet::col::ALL, &mut sink)?;
+    ingest::read_trace(&a.trace, &options, columns, &mut sink)?;
     sink.finish()?;
     Ok(())
 }
 
-fn density(a: DensityArgs) -> anyhow::Result<()> {
+fn density(a: DensityArgs, ui: Ui, json: bool) -> anyhow::Result<()> {
     use analyze::density;
     let version: density::KernelVersion = a
         .kernel_version
         .parse()
         .map_err(|e| anyhow::anyhow!("--kernel-version {:?}: {e}", a.kernel_version))?;
-    let records = density::load(&a.cves)?;
+    let records = {
+        let _bar = ui.step(format!("reading CVE records from {}", a.cves.display()));
+        density::load(&a.cves)?
+    };
     let maintainers = analyze::source::Maintainers::load(&a.source)?;
     let opts = density::DensityOptions {
         scope: match a.scope {
@@ -114,7 +160,10 @@ fn density(a: DensityArgs) -> anyhow::Result<()> {
         },
         ..Default::default()
     };
-    let table = density::compute_with(&records, &version, &a.source, &maintainers, &opts);
+    let table = {
+        let _bar = ui.step("counting lines of the affected files");
+        density::compute_with(&records, &version, &a.source, &maintainers, &opts)
+    };
     density::write_csv(&table, &a.output)?;
     let release = records
         .iter()
@@ -125,7 +174,7 @@ fn density(a: DensityArgs) -> anyhow::Result<()> {
         .filter(|r| density::affects_series(r, &version))
         .count();
     let mut out = io::stdout().lock();
-    if a.json {
+    if json {
         let top: Vec<serde_json::Value> = report::json::density_subsystems(&table, 10);
         serde_json::to_writer(
             &mut out,
@@ -160,7 +209,7 @@ fn density(a: DensityArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn report_cmd(a: ReportArgs) -> anyhow::Result<()> {
+fn report_cmd(a: ReportArgs, ui: Ui, json: bool) -> anyhow::Result<()> {
     let mut labels = std::collections::HashMap::new();
     for l in &a.labels {
         let (name, dir) = l
@@ -191,16 +240,35 @@ fn report_cmd(a: ReportArgs) -> anyhow::Result<()> {
     };
     ingest::atomic::write_all(&a.output, text.as_bytes())
         .with_context(|| format!("{}: cannot write the report", a.output.display()))?;
-    eprintln!("{} runs -> {}", runs.len(), a.output.display());
+    if json {
+        let labels: Vec<&str> = runs.iter().map(|r| r.label.as_str()).collect();
+        let mut out = io::stdout().lock();
+        serde_json::to_writer(
+            &mut out,
+            &json!({
+                "output": a.output.display().to_string(),
+                "format": if md { "markdown" } else { "html" },
+                "bytes": text.len(),
+                "runs": labels,
+            }),
+        )?;
+        writeln!(out)?;
+    } else {
+        ui.note(format_args!(
+            "{} runs -> {}",
+            runs.len(),
+            a.output.display()
+        ));
+    }
     Ok(())
 }
 
-fn diff(a: DiffArgs) -> anyhow::Result<()> {
+fn diff(a: DiffArgs, json: bool) -> anyhow::Result<()> {
     let ra = report::results::load(&a.a, None)?;
     let rb = report::results::load(&a.b, None)?;
     let d = report::diff::diff(&ra, &rb);
     let mut out = io::stdout().lock();
-    if a.json {
+    if json {
         serde_json::to_writer(&mut out, &report::diff::diff_json(&d))?;
         writeln!(out)?;
     } else {
@@ -209,14 +277,28 @@ fn diff(a: DiffArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn symbols(a: SymbolsArgs) -> anyhow::Result<()> {
-    let (mut table, source) = analyze::cache::load_symbols(&a.vmlinux, !a.no_cache)?;
-    if let Some(tree) = &a.source {
-        analyze::source::annotate_from(&mut table, tree)?;
-    }
+fn symbols(a: SymbolsArgs, ui: Ui, json: bool) -> anyhow::Result<()> {
+    let (table, source) = load_symbols(&a.vmlinux, a.source.as_deref(), !a.no_cache, ui)?;
     analyze::table::write_symbols(&table, &a.output)?;
     let with_lines = table.symbols.iter().filter(|s| s.lines.is_some()).count();
-    eprintln!(
+    if json {
+        let mut out = io::stdout().lock();
+        serde_json::to_writer(
+            &mut out,
+            &json!({
+                "vmlinux": a.vmlinux.display().to_string(),
+                "output": a.output.display().to_string(),
+                "functions": table.symbols.len(),
+                "with_lines": with_lines,
+                "without_lines": table.symbols.len() - with_lines,
+                "loaded_from": format!("{source:?}").to_lowercase(),
+                "source_tree": a.source.as_ref().map(|p| p.display().to_string()),
+            }),
+        )?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    ui.note(format_args!(
         "{}: {} functions ({} with line info, {} without), {:?} -> {}",
         a.vmlinux.display(),
         table.symbols.len(),
@@ -224,11 +306,31 @@ fn symbols(a: SymbolsArgs) -> anyhow::Result<()> {
         table.symbols.len() - with_lines,
         source,
         a.output.display()
-    );
+    ));
     Ok(())
 }
 
-fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
+/// The symbol table of `vmlinux` (from the cache when allowed), refined from
+/// the source tree when one is given, with a spinner on each step.
+fn load_symbols(
+    vmlinux: &std::path::Path,
+    source: Option<&std::path::Path>,
+    use_cache: bool,
+    ui: Ui,
+) -> anyhow::Result<(analyze::symbols::SymbolTable, analyze::cache::Source)> {
+    let loaded = {
+        let _bar = ui.step(format!("reading the symbols of {}", vmlinux.display()));
+        analyze::cache::load_symbols(vmlinux, use_cache)?
+    };
+    let (mut table, from) = loaded;
+    if let Some(tree) = source {
+        let _bar = ui.step(format!("refining line spans from {}", tree.display()));
+        analyze::source::annotate_from(&mut table, tree)?;
+    }
+    Ok((table, from))
+}
+
+fn analyze(a: AnalyzeArgs, ui: Ui, json: bool) -> anyhow::Result<()> {
     let regexes = |list: &[String], what: &str| {
         list.iter()
             .map(|c| regex::Regex::new(c).with_context(|| format!("invalid {what} regex {c:?}")))
@@ -268,10 +370,8 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
         ingest::Options::strict(a.strict),
         analyze::SteadyOptions::new(a.steady_window, a.steady_fraction, a.steady_tolerance),
     );
-    let (mut table, _) = analyze::cache::load_symbols(&a.vmlinux, !a.no_cache)?;
-    if let Some(tree) = &a.source {
-        analyze::source::annotate_from(&mut table, tree)?;
-    }
+    options.ingest.progress = ui.progress();
+    let (table, _) = load_symbols(&a.vmlinux, a.source.as_deref(), !a.no_cache, ui)?;
     let modules_dir = a
         .modules
         .clone()
@@ -291,8 +391,16 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
             })
         })
         .transpose()?;
-    let mut runs = analyze::measure::measure_all(&a.traces, &a.vmlinux, &table, &options)?;
+    let mut runs = {
+        let what = match a.traces.as_slice() {
+            [one] => one.display().to_string(),
+            many => format!("{} traces", many.len()),
+        };
+        let _bar = ui.bytes(format!("reading {what}"), &options.ingest.progress);
+        analyze::measure::measure_all(&a.traces, &a.vmlinux, &table, &options)?
+    };
     let inlined = if a.inline {
+        let _bar = ui.step("reading inlined functions from DWARF");
         Some(analyze::symbols::SymbolTable::inlined_from_path(
             &a.vmlinux,
             &table.symbols,
@@ -319,7 +427,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
         if let Some(dir) = &a.output {
             report::files::write_result_dir(m, dir)?;
         }
-        if a.json {
+        if json {
             serde_json::to_writer(&mut out, &report::json::measurement(m))?;
             writeln!(out)?;
         } else {
@@ -331,7 +439,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
     if let Some(dir) = &a.output {
         report::files::write_runs_dir(&runs, &combined, dir)?;
     }
-    if a.json {
+    if json {
         serde_json::to_writer(&mut out, &report::json::runs(&runs, &combined))?;
         writeln!(out)?;
     } else {

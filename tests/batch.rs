@@ -2,9 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::util::{fixture, hap, shared_traces, vmlinux};
-
-const VMLINUX_612: &str = "/usr/lib/debug/boot/vmlinux-6.12.117+deb12-cloud-amd64";
+use crate::util::{fixture, hap, shared_traces, vmlinux, VMLINUX_612};
 
 /// Append a regular file under a raw name (no path checks, so `../x` works).
 fn append_raw(b: &mut tar::Builder<impl std::io::Write>, name: &str, data: &[u8]) {

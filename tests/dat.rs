@@ -158,7 +158,7 @@ fn analyze(trace: &Path, vm: &str) -> (Option<i32>, serde_json::Value, String) {
 /// its kallsyms `_text` 0xffffffffbc400000 vs System.map 0xffffffff81000000).
 #[test]
 fn trace_dat_analysis_with_kaslr() {
-    let vm612 = "/usr/lib/debug/boot/vmlinux-6.12.117+deb12-cloud-amd64";
+    let vm612 = crate::util::VMLINUX_612;
     assert!(
         Path::new(vm612).is_file(),
         "{vm612} missing: run scripts/setup.sh"

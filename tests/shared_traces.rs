@@ -10,7 +10,7 @@ use crate::util::{awk_unique_functions, awk_unique_graph_functions, hap_ok, shar
 fn vmlinux_for(trace: &Path) -> PathBuf {
     let s = trace.to_string_lossy();
     let p = if s.contains("/linux-6.12/") {
-        "/usr/lib/debug/boot/vmlinux-6.12.117+deb12-cloud-amd64"
+        crate::util::VMLINUX_612
     } else {
         crate::util::VMLINUX_61
     };

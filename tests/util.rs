@@ -6,6 +6,9 @@ use std::process::{Command, Output};
 /// The reference kernel's debug vmlinux (Debian 12, 6.1.0-57-cloud-amd64).
 pub const VMLINUX_61: &str = "/usr/lib/debug/boot/vmlinux-6.1.0-57-cloud-amd64";
 
+/// The second kernel, for version diffs (Debian 12, 6.12.117+deb12-cloud-amd64).
+pub const VMLINUX_612: &str = "/usr/lib/debug/boot/vmlinux-6.12.117+deb12-cloud-amd64";
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

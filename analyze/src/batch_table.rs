@@ -163,7 +163,9 @@ pub fn summary_frame(rows: &[BatchRow]) -> PolarsResult<DataFrame> {
 /// Write `summary.parquet` and `summary.csv` into `dir`, atomically. With
 /// `hive`, also `summary/kernel=RELEASE/part-0.parquet` per kernel release
 /// (`kernel=__HIVE_DEFAULT_PARTITION__` for rows without one, as Hive and
-/// polars name the null partition); the partition files omit the `kernel` column.
+/// polars name the null partition); the partition files omit the `kernel`
+/// column. With `hive`, the traced functions of every measured trace also go
+/// to `functions/kernel=RELEASE/part-0.parquet` (see [`write_functions_partition`]).
 pub fn write_summary(rows: &[BatchRow], dir: &Path, hive: bool) -> Result<(), Error> {
     let parquet = dir.join("summary.parquet");
     let mut df = summary_frame(rows).map_err(|e| Error::table(&parquet, e))?;
@@ -187,7 +189,44 @@ pub fn write_summary(rows: &[BatchRow], dir: &Path, hive: bool) -> Result<(), Er
                 .and_then(|df| df.drop("kernel"))
                 .map_err(|e| Error::table(&path, e))?;
             table::write_parquet(&mut df, &path)?;
+            write_functions_partition(&part, dir, &name)?;
         }
+    }
+    Ok(())
+}
+
+/// `functions/kernel=NAME/part-0.parquet`: the `functions.parquet` rows of
+/// every measured trace in `rows`, with the trace's `path` as a first column,
+/// so one SQL query over `functions/` gives each trace's (or each kernel's)
+/// figures (`docs/scale-out.md`). Nothing is written for a kernel without a
+/// measured trace.
+fn write_functions_partition(rows: &[BatchRow], dir: &Path, name: &str) -> Result<(), Error> {
+    let path = dir
+        .join("functions")
+        .join(format!("kernel={name}"))
+        .join("part-0.parquet");
+    let mut all: Option<DataFrame> = None;
+    for r in rows.iter().filter(|r| r.error.is_none()) {
+        let Some(run) = &r.run_dir else { continue };
+        let src = dir.join(run).join("functions.parquet");
+        let file = std::fs::File::open(&src).map_err(|e| Error::io(&src, e))?;
+        let mut df = ParquetReader::new(file)
+            .finish()
+            .map_err(|e| Error::table(&src, e))?;
+        let n = df.height();
+        df.insert_column(0, Column::new("path".into(), vec![r.path.as_str(); n]))
+            .map_err(|e| Error::table(&src, e))?;
+        match &mut all {
+            None => all = Some(df),
+            Some(acc) => {
+                acc.vstack_mut(&df).map_err(|e| Error::table(&src, e))?;
+            }
+        }
+    }
+    if let Some(mut df) = all {
+        let pdir = path.parent().expect("has a parent");
+        std::fs::create_dir_all(pdir).map_err(|e| Error::io(pdir, e))?;
+        table::write_parquet(&mut df, &path)?;
     }
     Ok(())
 }

@@ -10,7 +10,9 @@
 //! densities per file, directory and subsystem.
 #![deny(missing_docs, missing_debug_implementations)]
 
+#[cfg(feature = "parquet")]
 pub mod batch_table;
+#[cfg(feature = "parquet")]
 pub mod cache;
 pub mod density;
 mod error;
@@ -21,6 +23,7 @@ pub mod select;
 pub mod source;
 pub mod steady;
 pub mod symbols;
+#[cfg(feature = "parquet")]
 pub mod table;
 pub mod tasks;
 

@@ -175,7 +175,7 @@ pub fn measure(
     table: &SymbolTable,
     options: &Options,
 ) -> Result<Measurement, Error> {
-    use ingest::parquet::col;
+    use ingest::columns as col;
     let columns = [
         col::PID,
         col::COMM,

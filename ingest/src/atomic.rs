@@ -23,12 +23,29 @@ fn unregister(tmp: &Path) {
     }
 }
 
-/// Remove every temporary file still being written. Called on SIGINT/SIGTERM,
-/// where destructors do not run, so an interrupted run leaves nothing behind.
+/// Have [`remove_all_temporaries`] also remove `path`, a temporary file or
+/// directory made by the caller (e.g. an archive's extraction folder), until
+/// [`unregister_temporary`] is called.
+pub fn register_temporary(path: &Path) {
+    register(path);
+}
+
+/// Undo [`register_temporary`] (the caller removed `path` itself).
+pub fn unregister_temporary(path: &Path) {
+    unregister(path);
+}
+
+/// Remove every temporary file or directory still registered. Called on
+/// SIGINT/SIGTERM, where destructors do not run, so an interrupted run leaves
+/// nothing behind.
 pub fn remove_all_temporaries() {
     if let Ok(t) = TEMPORARIES.lock() {
         for p in t.iter() {
-            let _ = std::fs::remove_file(p);
+            if p.is_dir() {
+                let _ = std::fs::remove_dir_all(p);
+            } else {
+                let _ = std::fs::remove_file(p);
+            }
         }
     }
 }

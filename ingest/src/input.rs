@@ -9,6 +9,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
+use crate::progress::{Counted, Progress};
 
 /// Compression of a stored trace, detected from its magic bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,9 +92,19 @@ impl std::fmt::Debug for Input {
 impl Input {
     /// Open `path`, detecting compression and trace kind.
     pub fn open(path: &Path) -> Result<Input, Error> {
+        Input::open_counted(path, &Progress::default())
+    }
+
+    /// [`Input::open`], counting the stored bytes read into `progress`. Its
+    /// total grows by the file's size, except for a plain trace.dat (parsed
+    /// from a memory map, which counts its pages itself) or Parquet file: only
+    /// the bytes read here to recognise it.
+    pub fn open_counted(path: &Path, progress: &Progress) -> Result<Input, Error> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut raw = BufReader::with_capacity(1 << 20, file);
-        let compression = Compression::sniff(raw.fill_buf().map_err(|e| Error::io(path, e))?);
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let mut raw = BufReader::with_capacity(1 << 20, Counted::new(file, progress.clone()));
+        let head = raw.fill_buf().map_err(|e| Error::io(path, e))?;
+        let (compression, pulled) = (Compression::sniff(head), head.len() as u64);
         let mut reader: Box<dyn BufRead + Send> = match compression {
             Compression::None => Box::new(raw),
             Compression::Gzip => Box::new(BufReader::with_capacity(
@@ -107,6 +118,8 @@ impl Input {
             }
         };
         let kind = TraceKind::sniff(reader.fill_buf().map_err(|e| Error::io(path, e))?);
+        let mapped = compression == Compression::None && kind != TraceKind::Text;
+        progress.add_total(if mapped { pulled } else { len });
         let owned = path.to_path_buf();
         let hasher = Some(std::thread::spawn(move || sha256_file(&owned)));
         Ok(Input {

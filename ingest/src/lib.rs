@@ -12,11 +12,14 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 pub mod atomic;
+pub mod columns;
 pub mod dat;
 mod error;
 mod event;
 pub mod input;
+#[cfg(feature = "parquet")]
 pub mod parquet;
+pub mod progress;
 pub mod text;
 
 use std::path::Path;
@@ -33,6 +36,8 @@ pub struct Options {
     pub text: text::Options,
     /// trace.dat reading options.
     pub dat: dat::Options,
+    /// Where to count the bytes read (disabled by default).
+    pub progress: progress::Progress,
 }
 
 impl Options {
@@ -44,6 +49,7 @@ impl Options {
                 ..text::Options::default()
             },
             dat: dat::Options::default(),
+            progress: progress::Progress::default(),
         }
     }
 }
@@ -68,8 +74,9 @@ pub fn read_trace(
     columns: &[&str],
     sink: &mut dyn EventSink,
 ) -> Result<ReadSummary, Error> {
-    let mut input = Input::open(path)?;
+    let mut input = Input::open_counted(path, &options.progress)?;
     match input.kind {
+        #[cfg(feature = "parquet")]
         TraceKind::Parquet => {
             drop(input);
             let info = parquet::read_info(path)?;
@@ -80,6 +87,14 @@ pub fn read_trace(
                 events,
                 text: text::TextStats::default(),
             })
+        }
+        #[cfg(not(feature = "parquet"))]
+        TraceKind::Parquet => {
+            let _ = columns;
+            Err(Error::new(ErrorKind::Unsupported(
+                "input: an events Parquet file (this build has no `parquet` feature)".into(),
+            ))
+            .with_path(path))
         }
         TraceKind::Text => {
             let mut info = TraceInfo {
@@ -110,14 +125,16 @@ pub fn read_trace(
                     // any memory-mapped reader (trace-cmd and gdb included).
                     let map =
                         unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-                    dat::parse(&map, path, &options.dat, &mut info, sink)?
+                    let dat = options.dat.clone().with_progress(&options.progress);
+                    dat::parse(&map, path, &dat, &mut info, sink)?
                 }
                 // A whole-file-compressed trace.dat (e.g. trace.dat.zst) is inflated in memory.
                 _ => {
                     let mut bytes = Vec::new();
                     std::io::Read::read_to_end(&mut input.reader, &mut bytes)
                         .map_err(|e| Error::io(path, e))?;
-                    dat::parse(&bytes, path, &options.dat, &mut info, sink)?
+                    let dat = options.dat.clone().with_progress(&options.progress);
+                    dat::parse(&bytes, path, &dat, &mut info, sink)?
                 }
             };
             info.source_sha256 = input.sha256_hex(path)?;
@@ -137,6 +154,7 @@ fn source_name(path: &Path) -> String {
 }
 
 /// Convert a trace into an events Parquet file at `out` (written atomically).
+#[cfg(feature = "parquet")]
 pub fn ingest_to_parquet(path: &Path, out: &Path, options: &Options) -> Result<ReadSummary, Error> {
     let input = Input::open(path)?;
     if input.kind == TraceKind::Parquet {

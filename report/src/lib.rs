@@ -16,6 +16,7 @@ pub mod error;
 pub mod files;
 pub mod html;
 pub mod json;
+pub mod jsonl;
 pub mod markdown;
 pub mod results;
 pub mod terminal;

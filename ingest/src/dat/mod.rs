@@ -47,6 +47,7 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::event::{EventSink, TraceInfo};
+use crate::progress::Progress;
 use cursor::{Cursor, DatResult, Fault};
 use meta::{read_cpu_table, read_v6_tag, Meta, V6Data};
 use options::{parse_cpustat, Buffer, CpuData, FileOptions};
@@ -63,12 +64,20 @@ pub struct Options {
     /// Decode the CPUs one after another on the calling thread. The default
     /// (`false`) decodes each CPU on its own thread; the output is identical.
     pub sequential: bool,
+    /// Where to count the ring-buffer bytes decoded (disabled by default).
+    pub progress: Progress,
 }
 
 impl Options {
     /// Options that read the instance `name` (`""` is the top buffer).
     pub fn with_instance(mut self, name: &str) -> Options {
         self.instance = Some(name.to_string());
+        self
+    }
+
+    /// Options that count decoded bytes into `progress`.
+    pub fn with_progress(mut self, progress: &Progress) -> Options {
+        self.progress = progress.clone();
         self
     }
 
@@ -449,10 +458,16 @@ pub fn parse(
             stats.events = t.events;
         }
         Selected::Fly {
-            streams,
+            mut streams,
             page_size,
             cpus,
         } => {
+            if options.progress.is_enabled() {
+                for s in &mut streams {
+                    options.progress.add_total(s.remaining());
+                    s.progress = options.progress.clone();
+                }
+            }
             stats.page_size = page_size;
             stats.cpus = cpus;
             info.cpus = Some(cpus);
@@ -481,4 +496,31 @@ pub fn parse(
     }
     describe(&meta, &stats, info);
     Ok(stats)
+}
+
+/// Entry point for the `event_format` fuzz target (not a stable API): parse
+/// `text` as one event's format file (as a trace.dat stores it), compile its
+/// `print fmt` and, when that succeeds, render the body of a record whose
+/// payload is `record`, in both byte orders. Returns the rendered bodies.
+#[doc(hidden)]
+pub fn fuzz_event_format(text: &str, record: &[u8]) -> Result<Vec<String>, String> {
+    let ev = format::parse_format(text, "fuzz")?;
+    let Some(print) = printfmt::PrintFmt::compile(&ev) else {
+        return Ok(Vec::new());
+    };
+    let kallsyms = kallsyms::Kallsyms::parse(b"ffffffff81000000 T _stext\n");
+    let printk = printk::Printk::parse(b"");
+    let mut bodies = Vec::new();
+    for big_endian in [false, true] {
+        let cx = printfmt::Ctx {
+            big_endian,
+            kallsyms: &kallsyms,
+            printk: &printk,
+        };
+        let mut out = String::new();
+        if print.render(&ev, record, &cx, &mut out) {
+            bodies.push(out);
+        }
+    }
+    Ok(bodies)
 }

@@ -14,6 +14,7 @@ use super::meta::{Meta, Plan};
 use super::printfmt::{raw_fields, Ctx};
 use super::ring::{page_header, Missed, PageRecords, RawRecord};
 use super::sections::ChunkStream;
+use crate::progress::Progress;
 
 /// What kind of record a [`Rec`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +124,8 @@ pub(crate) struct CpuStream<'a> {
     pending: Option<Fault>,
     /// Counters so far.
     pub stats: CpuStats,
+    /// Where to count the bytes of each page decoded.
+    pub progress: Progress,
 }
 
 impl<'a> CpuStream<'a> {
@@ -142,7 +145,13 @@ impl<'a> CpuStream<'a> {
             remaining: size,
             pending: None,
             stats: CpuStats::default(),
+            progress: Progress::default(),
         }
+    }
+
+    /// Bytes of ring-buffer pages left to decode.
+    pub fn remaining(&self) -> u64 {
+        self.remaining
     }
 
     /// True if there is nothing (left) to read.
@@ -197,6 +206,7 @@ impl<'a> CpuStream<'a> {
                 },
             };
             decode_page(meta, cpu, page, page_at, compressed, batch, &mut self.stats)?;
+            self.progress.add(len as u64);
             if self.remaining <= self.page_size as u64 {
                 self.remaining = 0;
             } else {

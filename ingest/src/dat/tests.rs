@@ -624,3 +624,32 @@ fn damaged_files_never_panic() {
         }
     }
 }
+
+/// File name of a synthetic layout: `v7-be-32-zlib.dat`.
+fn synthetic_name(s: &Spec, instance: bool) -> String {
+    format!(
+        "v{}-{}-{}-{}{}.dat",
+        s.version,
+        if s.big { "be" } else { "le" },
+        s.long * 8,
+        s.compression.unwrap_or("plain"),
+        if instance { "-instance" } else { "" }
+    )
+}
+
+/// Write every synthetic layout into `$HAP_SYNTHETIC_DIR`, for `trace-cmd
+/// report` (the oracle, see `synthetic_files_match_trace_cmd`) and as fuzzing
+/// seeds (scripts/fuzz.sh):
+/// `HAP_SYNTHETIC_DIR=DIR cargo test -p hap-ingest write_synthetic_files -- --ignored`.
+#[test]
+#[ignore = "writes files; run by scripts/fuzz.sh"]
+fn write_synthetic_files() {
+    let dir = std::env::var_os("HAP_SYNTHETIC_DIR").expect("HAP_SYNTHETIC_DIR");
+    let dir = Path::new(&dir);
+    std::fs::create_dir_all(dir).unwrap();
+    for s in SPECS {
+        for instance in [false, true] {
+            std::fs::write(dir.join(synthetic_name(&s, instance)), build(&s, instance)).unwrap();
+        }
+    }
+}
