@@ -14,10 +14,8 @@ fn run(data: &[u8], strict: bool) -> Result<text::TextStats, String> {
         n += 1;
         Ok(())
     };
-    let options = text::Options {
-        strict,
-        ..text::Options::default()
-    };
+    let mut options = text::Options::default();
+    options.strict = strict;
     let mut info = TraceInfo::default();
     let r = text::parse(data, Path::new("fuzz.txt"), &options, &mut info, &mut sink)
         .map_err(|e| e.to_string());

@@ -176,6 +176,15 @@ pub trait EventSink {
 
     /// Take one event. An error stops the parse and is returned to the caller.
     fn event(&mut self, event: &Event<'_>) -> Result<(), crate::Error>;
+
+    /// The kernel lost events on `cpu` just before the next event of that
+    /// CPU: `count` of them, or an unknown number (`None`). Called by the
+    /// trace.dat reader where a ring-buffer page header says so (the totals
+    /// are in the trace's metadata either way). The default does nothing.
+    fn lost(&mut self, cpu: u32, count: Option<u64>) -> Result<(), crate::Error> {
+        let _ = (cpu, count);
+        Ok(())
+    }
 }
 
 impl<F: FnMut(&Event<'_>) -> Result<(), crate::Error>> EventSink for F {

@@ -166,7 +166,7 @@ fn write_graph_func(w: &mut impl Write, e: &Event<'_>, tail: &str) -> io::Result
 }
 
 /// libtraceevent's `print_event_time` for `" %6.1000d"` (µs, rounded) or
-/// `" %9.1d"` (ns); small values print as `%12llu`.
+/// `" %9.1d"` (ns).
 fn write_time(w: &mut impl Write, ts_ns: i64, ns: bool) -> io::Result<()> {
     let ts = ts_ns as u64;
     let (time, prec, p10) = if ns {
@@ -174,11 +174,9 @@ fn write_time(w: &mut impl Write, ts_ns: i64, ns: bool) -> io::Result<()> {
     } else {
         (ts.wrapping_add(500) / 1000, 6, 1_000_000u64)
     };
-    if p10 < time {
-        write!(w, "{:>5}.{:0prec$}", time / p10, time % p10, prec = prec)
-    } else {
-        write!(w, "{time:>12}")
-    }
+    // libtraceevent 1.7 (Debian 12's trace-cmd) prints seconds and a
+    // fraction for any nanosecond clock, also below one second.
+    write!(w, "{:>5}.{:0prec$}", time / p10, time % p10, prec = prec)
 }
 
 /// trace-cmd's function-graph overhead mark.
@@ -250,6 +248,15 @@ impl<W: Write> ingest::EventSink for DumpSink<W> {
 
     fn event(&mut self, e: &Event<'_>) -> Result<(), ingest::Error> {
         self.dumper.write(&mut self.out, e).map_err(sink_err)
+    }
+
+    /// trace-cmd's notice before the first event after a loss.
+    fn lost(&mut self, cpu: u32, count: Option<u64>) -> Result<(), ingest::Error> {
+        match count {
+            Some(n) => writeln!(self.out, "CPU:{cpu} [{n} EVENTS DROPPED]"),
+            None => writeln!(self.out, "CPU:{cpu} [EVENTS DROPPED]"),
+        }
+        .map_err(sink_err)
     }
 }
 

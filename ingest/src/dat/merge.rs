@@ -116,6 +116,8 @@ pub(crate) fn run(
 struct Head {
     batch: Batch,
     pos: usize,
+    /// Next entry of `batch.missed` to announce.
+    missed: usize,
 }
 
 fn merge(
@@ -139,6 +141,12 @@ fn merge(
             continue;
         };
         let rec = head.batch.recs[head.pos];
+        if let Some(&(at, count)) = head.batch.missed.get(head.missed) {
+            if at == head.pos {
+                head.missed += 1;
+                sink.lost(cpu, count).map_err(|e| e.with_path(path))?;
+            }
+        }
         emit(
             meta,
             cpu,
@@ -175,7 +183,11 @@ fn fill(
             Msg::Batch(b) => {
                 if let Some(r) = b.recs.first() {
                     heap.push(Reverse((r.ts, cpus[i], i)));
-                    heads[i] = Some(Head { batch: b, pos: 0 });
+                    heads[i] = Some(Head {
+                        batch: b,
+                        pos: 0,
+                        missed: 0,
+                    });
                     return Ok(());
                 }
             }

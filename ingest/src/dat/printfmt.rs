@@ -134,6 +134,9 @@ fn parse_quoted(s: &str) -> Option<(String, &str)> {
     any.then_some((out, rest))
 }
 
+/// The widest field width or precision a print format may ask for.
+const MAX_WIDTH: usize = 4096;
+
 fn parse_pieces(fmt: &str) -> Option<Vec<Piece>> {
     let mut pieces = Vec::new();
     let mut text = String::new();
@@ -175,6 +178,11 @@ fn parse_pieces(fmt: &str) -> Option<Vec<Piece>> {
         if it.peek() == Some(&'.') {
             it.next();
             sp.precision = Some(num(&mut it).unwrap_or(0));
+        }
+        // A width or precision no kernel format uses would make every event
+        // allocate that much (found by fuzzing): show the raw fields instead.
+        if sp.width.max(sp.precision).is_some_and(|n| n > MAX_WIDTH) {
+            return None;
         }
         loop {
             match it.peek() {
@@ -583,6 +591,21 @@ mod tests {
         d[8..12].copy_from_slice(&42u32.to_le_bytes());
         d[16..24].copy_from_slice(&0xbeefu64.to_le_bytes());
         assert_eq!(render(&e, &d).unwrap(), "a=-3 b=00042 c=0xbeef [7   ] %");
+    }
+
+    /// fuzz/artifacts crash-5492a25d: `%99999999999999999999d` made every
+    /// rendering allocate usize::MAX bytes; such a format is not compiled.
+    #[test]
+    fn absurd_widths_are_not_compiled() {
+        for fmt in ["\"%99999999999999999999d\", REC->a", "\"%.5000u\", REC->a"] {
+            let e = ev("\tfield:int a;\toffset:4;\tsize:4;\tsigned:1;", fmt);
+            assert!(PrintFmt::compile(&e).is_none(), "{fmt}");
+        }
+        let e = ev(
+            "\tfield:int a;\toffset:4;\tsize:4;\tsigned:1;",
+            "\"%4096d\", REC->a",
+        );
+        assert_eq!(render(&e, &[0; 8]).unwrap().len(), 4096);
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub(crate) struct Batch {
     pub recs: Vec<Rec>,
     /// Bodies of non-function events.
     pub text: String,
+    /// Lost events announced by a page header, as (index in `recs` of the
+    /// page's first record, count or `None` if the kernel did not store one).
+    pub missed: Vec<(usize, Option<u64>)>,
 }
 
 /// Per-CPU counters.
@@ -240,14 +243,26 @@ fn decode_page(
     };
     let h = page_header(page, &meta.layout).map_err(|e| fault(e.at, e.what))?;
     stats.pages += 1;
-    match h.missed {
-        Missed::None => {}
-        Missed::Unknown => stats.lost_unknown_pages += 1,
-        Missed::Count(n) => stats.lost = stats.lost.saturating_add(n),
-    }
+    let first = batch.recs.len();
+    let missed = match h.missed {
+        Missed::None => None,
+        Missed::Unknown => {
+            stats.lost_unknown_pages += 1;
+            Some(None)
+        }
+        Missed::Count(n) => {
+            stats.lost = stats.lost.saturating_add(n);
+            Some(Some(n))
+        }
+    };
     for r in PageRecords::new(page, &meta.layout, &h) {
         let r = r.map_err(|e| fault(e.at, e.what))?;
         decode_record(meta, &r, batch).map_err(|what| fault(r.offset, what))?;
+    }
+    // Reported with the page's first record, as trace-cmd does; a page
+    // without records carries its notice nowhere.
+    if let (Some(m), true) = (missed, batch.recs.len() > first) {
+        batch.missed.push((first, m));
     }
     Ok(())
 }

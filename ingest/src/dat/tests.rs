@@ -647,9 +647,39 @@ fn write_synthetic_files() {
     let dir = std::env::var_os("HAP_SYNTHETIC_DIR").expect("HAP_SYNTHETIC_DIR");
     let dir = Path::new(&dir);
     std::fs::create_dir_all(dir).unwrap();
-    for s in SPECS {
+    for s in synthetic_specs() {
         for instance in [false, true] {
             std::fs::write(dir.join(synthetic_name(&s, instance)), build(&s, instance)).unwrap();
+        }
+    }
+}
+
+/// The layouts exported as files: every tested one, and big-endian 32-bit
+/// v7 with zstd, which Debian's trace-cmd (built without zlib) can read.
+fn synthetic_specs() -> Vec<Spec> {
+    let mut specs = SPECS.to_vec();
+    specs.push(Spec {
+        version: 7,
+        big: true,
+        long: 4,
+        compression: Some("zstd"),
+    });
+    specs
+}
+
+/// The files under fixtures/dat/synthetic/ are what the writer makes today.
+#[test]
+fn committed_synthetic_files_are_current() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/dat/synthetic");
+    for s in synthetic_specs() {
+        for instance in [false, true] {
+            let name = synthetic_name(&s, instance);
+            let committed = std::fs::read(dir.join(&name))
+                .unwrap_or_else(|e| panic!("fixtures/dat/synthetic/{name}: {e}"));
+            assert!(
+                committed == build(&s, instance),
+                "fixtures/dat/synthetic/{name} is stale: regenerate it (fixtures/README.md)"
+            );
         }
     }
 }
