@@ -35,6 +35,21 @@ fn event_format_crashes_stay_fixed() {
     }
 }
 
+/// crash-18e307bd: page headers whose loss counts add up past u64::MAX
+/// (an overflow panic with overflow checks, a wrapped total without): the
+/// totals saturate.
+#[test]
+fn trace_dat_loss_counts_saturate() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/fuzz/trace_dat/crash-18e307bd8bb2eabed73e9bf34cd6491e9c583cf6");
+    let data = std::fs::read(&f).unwrap();
+    let mut info = ingest::TraceInfo::default();
+    let mut sink = |_: &ingest::Event<'_>| Ok(());
+    let r = ingest::dat::parse(&data, &f, &Default::default(), &mut info, &mut sink);
+    let stats = r.expect("the file is readable");
+    assert_eq!(info.lost_events, u64::MAX, "{stats:?}");
+}
+
 #[test]
 fn trace_dat_crashes_stay_fixed() {
     for f in inputs("trace_dat") {

@@ -477,12 +477,19 @@ pub fn parse(
             let n = cpus.max(out.cpus.iter().map(|c| c.0 + 1).max().unwrap_or(0)) as usize;
             stats.lost_events_per_cpu = vec![0; n];
             stats.lost_unknown_pages_per_cpu = vec![0; n];
+            // Loss counts come from page headers: a damaged file can make
+            // them huge, so they saturate instead of overflowing.
             for (cpu, s) in &out.cpus {
-                stats.lost_events_per_cpu[*cpu as usize] += s.lost;
-                stats.lost_unknown_pages_per_cpu[*cpu as usize] += s.lost_unknown_pages;
+                let c = *cpu as usize;
+                stats.lost_events_per_cpu[c] = stats.lost_events_per_cpu[c].saturating_add(s.lost);
+                stats.lost_unknown_pages_per_cpu[c] += s.lost_unknown_pages;
                 stats.pages += s.pages;
             }
-            info.lost_events += stats.lost_events_per_cpu.iter().sum::<u64>();
+            let lost = stats
+                .lost_events_per_cpu
+                .iter()
+                .fold(0u64, |a, &b| a.saturating_add(b));
+            info.lost_events = info.lost_events.saturating_add(lost);
             let [func, repeats, entry, exit, _, _] = out.kinds;
             if entry + exit > 0 {
                 info.tracer = Some("function_graph".into());

@@ -143,7 +143,7 @@ pub fn parse(
                 sink.event(&ev)
                     .map_err(|e| e.with_path(path).at(Location::Line(lineno)))?;
             }
-            Ok(line::Line::Lost(n)) => info.lost_events += n,
+            Ok(line::Line::Lost(n)) => info.lost_events = info.lost_events.saturating_add(n),
             Ok(line::Line::Skip) => {}
             Err(()) => bad_line(&mut stats, options, lineno, text, path)?,
         }
