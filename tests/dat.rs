@@ -136,6 +136,13 @@ fn dump_equals_trace_cmd_report_on_synthetic_layouts() {
             "{name}"
         );
     }
+    // function_graph: entries followed by their exit fold into leaf lines
+    // (`helper();` with the exit's duration), the others nest; 7 lines.
+    for name in ["v7-le-64-zstd-graph", "v6-be-32-plain-graph"] {
+        let f = synthetic(name);
+        assert_eq!(compare(&f, &["--ns"], &["-t"]), Ok(7), "{name}");
+        assert_eq!(compare(&f, &[], &[]), Ok(7), "{name}");
+    }
     let dump = |name: &str| hap_ok(&["dump", "--ns", synthetic(name).to_str().unwrap()]);
     let zlib = dump("v7-be-32-zlib");
     assert_eq!(zlib, dump("v7-be-32-zstd"));

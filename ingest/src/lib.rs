@@ -125,7 +125,11 @@ pub fn read_trace(
                     // any memory-mapped reader (trace-cmd and gdb included).
                     let map =
                         unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-                    let dat = options.dat.clone().with_progress(&options.progress);
+                    let dat = options
+                        .dat
+                        .clone()
+                        .with_progress(&options.progress)
+                        .with_mapped(true);
                     dat::parse(&map, path, &dat, &mut info, sink)?
                 }
                 // A whole-file-compressed trace.dat (e.g. trace.dat.zst) is inflated in memory.

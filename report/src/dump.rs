@@ -12,10 +12,10 @@
 //! by three spaces per level of its caller in that chain, so the output
 //! depends on the events printed before; a [`Dumper`] keeps that state.
 //!
-//! `funcgraph_entry` lines are printed in the nested form (`func() {`);
-//! trace-cmd folds an entry immediately followed by its exit into one leaf
-//! line (`func();`), which needs a look-ahead a single-event writer does not
-//! have.
+//! A [`Dumper`] prints `funcgraph_entry` lines in the nested form
+//! (`func() {`); the [`DumpSink`] looks one event ahead and, as trace-cmd's
+//! function_graph plugin does, folds an entry immediately followed by its
+//! exit into one leaf line (`func();`).
 
 use std::io::{self, Write};
 
@@ -95,13 +95,18 @@ impl Dumper {
         0
     }
 
-    /// Write one event as a line (with the trailing newline).
-    pub fn write(&mut self, w: &mut impl Write, e: &Event<'_>) -> io::Result<()> {
+    /// Everything before the body: `COMM-PID [CPU] TIME: EVENT: ` padded.
+    fn write_head(&self, w: &mut impl Write, e: &Event<'_>) -> io::Result<()> {
         write!(w, "{:>16}-{:<5} [{:03}] ", e.comm, e.pid, e.cpu)?;
         write_time(w, e.ts_ns, self.options.ns)?;
         write!(w, ": {}: ", e.event)?;
         let pad = 20usize.saturating_sub(e.event.chars().count());
-        write!(w, "{:pad$}", "")?;
+        write!(w, "{:pad$}", "")
+    }
+
+    /// Write one event as a line (with the trailing newline).
+    pub fn write(&mut self, w: &mut impl Write, e: &Event<'_>) -> io::Result<()> {
+        self.write_head(w, e)?;
         match e.event {
             "function" | "func_repeats" if e.ip.is_some() || e.function.is_some() => {
                 self.function_body(w, e)?;
@@ -210,12 +215,34 @@ fn write_duration(w: &mut impl Write, duration: u64) -> io::Result<()> {
     w.write_all(b"|  ")
 }
 
+/// A `funcgraph_entry` waiting for the next event, which decides whether it
+/// prints as a leaf (`func();`, folded with its exit) or nested (`func() {`).
+#[derive(Debug)]
+struct PendingEntry {
+    /// The nested line, complete.
+    nested: Vec<u8>,
+    /// The leaf line's head (up to the overhead mark) and tail (`func();`).
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    pid: i32,
+    ip: Option<u64>,
+    function: Option<String>,
+    /// A loss notice for the next event, printed only if it is not folded.
+    lost: Option<(u32, Option<u64>)>,
+}
+
 /// An event sink that prints every event to `W` (the `hap dump` command),
 /// starting with trace-cmd's `cpus=N` line.
+///
+/// Like trace-cmd's function_graph plugin, a `funcgraph_entry` immediately
+/// followed (in the merged order) by the `funcgraph_exit` of the same task
+/// and function prints as one leaf line with the exit's duration, and the
+/// exit is not printed; otherwise the entry prints nested.
 #[derive(Debug)]
 pub struct DumpSink<W: Write> {
     dumper: Dumper,
     out: W,
+    pending: Option<PendingEntry>,
 }
 
 impl<W: Write> DumpSink<W> {
@@ -224,13 +251,77 @@ impl<W: Write> DumpSink<W> {
         DumpSink {
             dumper: Dumper::new(options),
             out,
+            pending: None,
         }
     }
 
     /// Flush and return the writer.
     pub fn finish(mut self) -> io::Result<W> {
+        self.flush_pending()?;
         self.out.flush()?;
         Ok(self.out)
+    }
+
+    fn flush_pending(&mut self) -> io::Result<()> {
+        if let Some(p) = self.pending.take() {
+            self.out.write_all(&p.nested)?;
+            if let Some((cpu, count)) = p.lost {
+                write_lost(&mut self.out, cpu, count)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn hold_entry(&mut self, e: &Event<'_>) -> io::Result<()> {
+        let mut nested = Vec::with_capacity(128);
+        self.dumper.write(&mut nested, e)?;
+        let mut head = Vec::with_capacity(80);
+        self.dumper.write_head(&mut head, e)?;
+        let mut tail = Vec::with_capacity(48);
+        write_graph_func(&mut tail, e, "();")?;
+        self.pending = Some(PendingEntry {
+            nested,
+            head,
+            tail,
+            pid: e.pid,
+            ip: e.ip,
+            function: e.function.map(str::to_string),
+            lost: None,
+        });
+        Ok(())
+    }
+
+    fn on_event(&mut self, e: &Event<'_>) -> io::Result<()> {
+        if let Some(p) = &self.pending {
+            let same_func = match (p.ip, e.ip) {
+                (Some(a), Some(b)) => a == b,
+                _ => p.function.as_deref() == e.function,
+            };
+            if e.event == "funcgraph_exit" && e.depth.is_some() && e.pid == p.pid && same_func {
+                let p = self.pending.take().expect("checked");
+                let duration = match (e.calltime, e.rettime) {
+                    (Some(c), Some(r)) => r.wrapping_sub(c),
+                    _ => 0,
+                };
+                self.out.write_all(&p.head)?;
+                write_overhead(&mut self.out, duration)?;
+                write_duration(&mut self.out, duration)?;
+                self.out.write_all(&p.tail)?;
+                return writeln!(self.out);
+            }
+            self.flush_pending()?;
+        }
+        if e.event == "funcgraph_entry" && e.depth.is_some() {
+            return self.hold_entry(e);
+        }
+        self.dumper.write(&mut self.out, e)
+    }
+}
+
+fn write_lost(w: &mut impl Write, cpu: u32, count: Option<u64>) -> io::Result<()> {
+    match count {
+        Some(n) => writeln!(w, "CPU:{cpu} [{n} EVENTS DROPPED]"),
+        None => writeln!(w, "CPU:{cpu} [EVENTS DROPPED]"),
     }
 }
 
@@ -247,16 +338,18 @@ impl<W: Write> ingest::EventSink for DumpSink<W> {
     }
 
     fn event(&mut self, e: &Event<'_>) -> Result<(), ingest::Error> {
-        self.dumper.write(&mut self.out, e).map_err(sink_err)
+        self.on_event(e).map_err(sink_err)
     }
 
     /// trace-cmd's notice before the first event after a loss.
     fn lost(&mut self, cpu: u32, count: Option<u64>) -> Result<(), ingest::Error> {
-        match count {
-            Some(n) => writeln!(self.out, "CPU:{cpu} [{n} EVENTS DROPPED]"),
-            None => writeln!(self.out, "CPU:{cpu} [EVENTS DROPPED]"),
+        match &mut self.pending {
+            Some(p) => {
+                p.lost.get_or_insert((cpu, count));
+                Ok(())
+            }
+            None => write_lost(&mut self.out, cpu, count).map_err(sink_err),
         }
-        .map_err(sink_err)
     }
 }
 
@@ -324,9 +417,12 @@ mod tests {
             line(&mut Dumper::default(), &e),
             "              sh-211   [001]    66.860931: print:                tracing_mark_write: LAB-PHASE 1 start\n"
         );
+        // Below one second trace-cmd 3.1.6 still prints seconds and a
+        // fraction (fixtures/dat/synthetic: 1000 ns is `0.000001`).
         let mut v = Vec::new();
         write_time(&mut v, 999_499, false).unwrap();
-        assert_eq!(String::from_utf8(v).unwrap(), "         999");
+        write_time(&mut v, 1000, true).unwrap();
+        assert_eq!(String::from_utf8(v).unwrap(), "    0.000999    0.000001000");
     }
 
     #[test]

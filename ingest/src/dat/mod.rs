@@ -37,6 +37,7 @@ mod meta;
 mod options;
 mod printfmt;
 mod printk;
+mod release;
 mod ring;
 mod sections;
 mod stream;
@@ -66,6 +67,11 @@ pub struct Options {
     pub sequential: bool,
     /// Where to count the ring-buffer bytes decoded (disabled by default).
     pub progress: Progress,
+    /// The bytes given to [`parse`] are a read-only memory map of the file:
+    /// decoded pages are given back to the kernel as the reader goes, so
+    /// resident memory does not grow with the file. Set by
+    /// [`crate::read_trace`]; must stay false for bytes in ordinary memory.
+    pub mapped: bool,
 }
 
 impl Options {
@@ -78,6 +84,12 @@ impl Options {
     /// Options that count decoded bytes into `progress`.
     pub fn with_progress(mut self, progress: &Progress) -> Options {
         self.progress = progress.clone();
+        self
+    }
+
+    /// Options for bytes that are a read-only map of the file ([`Options::mapped`]).
+    pub fn with_mapped(mut self, mapped: bool) -> Options {
+        self.mapped = mapped;
         self
     }
 
@@ -165,6 +177,7 @@ fn cpu_streams<'a>(
                 data: &[],
                 base: c.offset,
                 pos: 0,
+                released: 0,
             };
             CpuStream::new(meta, c.cpu, src, 0, page_size as usize)
         } else if compressed {
@@ -193,6 +206,7 @@ fn cpu_streams<'a>(
                 data: &data[start..start + c.size as usize],
                 base: c.offset,
                 pos: 0,
+                released: 0,
             };
             CpuStream::new(meta, c.cpu, src, c.size, page_size as usize)
         };
@@ -462,8 +476,9 @@ pub fn parse(
             page_size,
             cpus,
         } => {
-            if options.progress.is_enabled() {
-                for s in &mut streams {
+            for s in &mut streams {
+                s.set_mapped(options.mapped);
+                if options.progress.is_enabled() {
                     options.progress.add_total(s.remaining());
                     s.progress = options.progress.clone();
                 }

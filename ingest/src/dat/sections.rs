@@ -339,11 +339,21 @@ pub(crate) struct ChunkStream<'a> {
     pos: usize,
     /// File offset of the chunk the current bytes came from (for errors).
     chunk_at: u64,
+    /// `data` is a read-only file map: release compressed chunks once inflated.
+    mapped: bool,
+    /// File offset up to which compressed bytes were released.
+    released: usize,
 }
 
 impl<'a> ChunkStream<'a> {
+    /// Release inflated chunks when `data` is a read-only file map.
+    pub fn set_mapped(&mut self, mapped: bool) {
+        self.mapped = mapped;
+    }
+
     /// A stream over `chunks` of `data`.
     pub fn new(data: &'a [u8], chunks: Vec<Chunk>, kind: Compression) -> ChunkStream<'a> {
+        let released = chunks.first().map_or(0, |c| c.zoffset as usize);
         ChunkStream {
             data,
             chunks,
@@ -351,6 +361,8 @@ impl<'a> ChunkStream<'a> {
             dec: Decompressor::new(kind),
             buf: Vec::new(),
             pos: 0,
+            mapped: false,
+            released,
             chunk_at: 0,
         }
     }
@@ -379,6 +391,12 @@ impl<'a> ChunkStream<'a> {
             self.chunk_at = ch.zoffset;
             self.dec
                 .decompress_into(input, u64::from(ch.size), &mut self.buf, ch.zoffset)?;
+            let done = start + ch.zsize as usize;
+            // A CPU's chunks are consecutive in the file, from the first one.
+            if done.saturating_sub(self.released) >= super::release::STEP {
+                super::release::release(self.mapped, self.data, self.released, done);
+                self.released = done;
+            }
         }
         if self.pos >= self.buf.len() {
             return Ok(None);

@@ -109,6 +109,8 @@ pub(crate) enum PageSource<'a> {
         base: u64,
         /// Bytes consumed.
         pos: usize,
+        /// Bytes already given back to the kernel (see [`super::release`]).
+        released: usize,
     },
     /// Compressed chunks.
     Chunked(ChunkStream<'a>),
@@ -129,6 +131,8 @@ pub(crate) struct CpuStream<'a> {
     pub stats: CpuStats,
     /// Where to count the bytes of each page decoded.
     pub progress: Progress,
+    /// The source bytes are a read-only file map: release decoded pages.
+    mapped: bool,
 }
 
 impl<'a> CpuStream<'a> {
@@ -149,6 +153,15 @@ impl<'a> CpuStream<'a> {
             pending: None,
             stats: CpuStats::default(),
             progress: Progress::default(),
+            mapped: false,
+        }
+    }
+
+    /// Release decoded pages of a memory-mapped file as the stream goes.
+    pub fn set_mapped(&mut self, mapped: bool) {
+        self.mapped = mapped;
+        if let PageSource::Chunked(z) = &mut self.source {
+            z.set_mapped(mapped);
         }
     }
 
@@ -192,7 +205,16 @@ impl<'a> CpuStream<'a> {
             let cpu = self.cpu;
             let compressed = matches!(self.source, PageSource::Chunked(_));
             let (page, page_at) = match &mut self.source {
-                PageSource::Plain { data, base, pos } => {
+                PageSource::Plain {
+                    data,
+                    base,
+                    pos,
+                    released,
+                } => {
+                    if *pos - *released >= super::release::STEP {
+                        super::release::release(self.mapped, data, *released, *pos);
+                        *released = *pos;
+                    }
                     let page = &data[*pos..*pos + len];
                     let at = *base + *pos as u64;
                     *pos += len;

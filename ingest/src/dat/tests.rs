@@ -16,6 +16,8 @@ struct Spec {
     big: bool,
     long: usize,
     compression: Option<&'static str>,
+    /// function_graph records instead of function ones.
+    graph: bool,
 }
 
 const PAGE: usize = 4096;
@@ -153,6 +155,9 @@ fn page(s: &Spec, ts: u64, recs: &[Rec], lost: Option<u64>) -> Vec<u8> {
 
 /// CPU 0: two pages; CPU 1: one page with 7 lost events before it.
 fn cpu_pages(s: &Spec) -> Vec<Vec<u8>> {
+    if s.graph {
+        return graph_pages(s);
+    }
     let cpu0 = [
         page(
             s,
@@ -236,6 +241,13 @@ fn meta_bytes(s: &Spec, part: u16) -> Vec<u8> {
             sized(&mut w, &header_page(s.long), true);
             w.raw(b"header_event\0");
             sized(&mut w, HEADER_EVENT, true);
+        }
+        17 if s.graph => {
+            w.u32(3);
+            sized(&mut w, &function_format(s.long), true);
+            for f in graph_formats(s.long) {
+                sized(&mut w, &f, true);
+            }
         }
         17 => {
             w.u32(1);
@@ -497,30 +509,35 @@ const SPECS: [Spec; 5] = [
         big: false,
         long: 8,
         compression: None,
+        graph: false,
     },
     Spec {
         version: 6,
         big: true,
         long: 4,
         compression: None,
+        graph: false,
     },
     Spec {
         version: 7,
         big: false,
         long: 8,
         compression: None,
+        graph: false,
     },
     Spec {
         version: 7,
         big: false,
         long: 8,
         compression: Some("zstd"),
+        graph: false,
     },
     Spec {
         version: 7,
         big: true,
         long: 4,
         compression: Some("zlib"),
+        graph: false,
     },
 ];
 
@@ -628,11 +645,12 @@ fn damaged_files_never_panic() {
 /// File name of a synthetic layout: `v7-be-32-zlib.dat`.
 fn synthetic_name(s: &Spec, instance: bool) -> String {
     format!(
-        "v{}-{}-{}-{}{}.dat",
+        "v{}-{}-{}-{}{}{}.dat",
         s.version,
         if s.big { "be" } else { "le" },
         s.long * 8,
         s.compression.unwrap_or("plain"),
+        if s.graph { "-graph" } else { "" },
         if instance { "-instance" } else { "" }
     )
 }
@@ -652,6 +670,9 @@ fn write_synthetic_files() {
             std::fs::write(dir.join(synthetic_name(&s, instance)), build(&s, instance)).unwrap();
         }
     }
+    for s in GRAPH_SPECS {
+        std::fs::write(dir.join(synthetic_name(&s, false)), build(&s, false)).unwrap();
+    }
 }
 
 /// The layouts exported as files: every tested one, and big-endian 32-bit
@@ -663,16 +684,158 @@ fn synthetic_specs() -> Vec<Spec> {
         big: true,
         long: 4,
         compression: Some("zstd"),
+        graph: false,
     });
     specs
+}
+
+/// The function_graph layout, exported as `v7-le-64-zstd-graph.dat` and
+/// `v6-be-32-plain-graph.dat`.
+const GRAPH_SPECS: [Spec; 2] = [
+    Spec {
+        version: 7,
+        big: false,
+        long: 8,
+        compression: Some("zstd"),
+        graph: true,
+    },
+    Spec {
+        version: 6,
+        big: true,
+        long: 4,
+        compression: None,
+        graph: true,
+    },
+];
+
+/// The function_graph formats of the 6.1 kernel (funcgraph_exit ID 10,
+/// funcgraph_entry ID 11), with `unsigned long` cut to the kernel's size.
+fn graph_formats(long: usize) -> [String; 2] {
+    let common = "\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n\
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n\
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\n";
+    let d = 8 + long;
+    [
+        format!(
+            "name: funcgraph_exit\nID: 10\nformat:\n{common}\
+\tfield:unsigned long func;\toffset:8;\tsize:{long};\tsigned:0;\n\
+\tfield:int depth;\toffset:{d};\tsize:4;\tsigned:1;\n\
+\tfield:unsigned int overrun;\toffset:{};\tsize:4;\tsigned:0;\n\
+\tfield:unsigned long long calltime;\toffset:{};\tsize:8;\tsigned:0;\n\
+\tfield:unsigned long long rettime;\toffset:{};\tsize:8;\tsigned:0;\n\n\
+print fmt: \"<-- %ps (%d) (start: %llx  end: %llx) over: %d\", (void *)REC->func, REC->depth, REC->calltime, REC->rettime, REC->depth\n",
+            d + 4,
+            d + 8,
+            d + 16
+        ),
+        format!(
+            "name: funcgraph_entry\nID: 11\nformat:\n{common}\
+\tfield:unsigned long func;\toffset:8;\tsize:{long};\tsigned:0;\n\
+\tfield:int depth;\toffset:{d};\tsize:4;\tsigned:1;\n\n\
+print fmt: \"--> %ps (%d)\", (void *)REC->func, REC->depth\n"
+        ),
+    ]
+}
+
+/// One function_graph record: (time delta, pid, entry?, func, depth,
+/// calltime, rettime).
+type GraphRec = (u32, i32, bool, u64, u32, u64, u64);
+
+/// A page of function_graph records.
+fn graph_page(s: &Spec, ts: u64, recs: &[GraphRec]) -> Vec<u8> {
+    let mut w = W {
+        b: Vec::new(),
+        big: s.big,
+    };
+    w.u64(ts);
+    let sizes: Vec<usize> = recs
+        .iter()
+        .map(|r| {
+            let payload = if r.2 {
+                8 + s.long + 4
+            } else {
+                8 + s.long + 8 + 16
+            };
+            payload.div_ceil(4) * 4
+        })
+        .collect();
+    w.long(sizes.iter().map(|n| 4 + n).sum::<usize>() as u64, s.long);
+    for (&(delta, pid, entry, func, depth, call, ret), &size) in recs.iter().zip(&sizes) {
+        let type_len = (size / 4) as u32;
+        w.u32(if s.big {
+            (type_len << 27) | delta
+        } else {
+            type_len | (delta << 5)
+        });
+        w.u16(if entry { 11 } else { 10 });
+        w.raw(&[0, 0]);
+        w.u32(pid as u32);
+        w.long(func, s.long);
+        w.u32(depth);
+        if !entry {
+            w.u32(0); // overrun
+            w.u64(call);
+            w.u64(ret);
+        }
+        w.b.resize(
+            w.b.len()
+                + (size
+                    - if entry {
+                        8 + s.long + 4
+                    } else {
+                        8 + s.long + 24
+                    }),
+            0,
+        );
+    }
+    w.b.resize(PAGE, 0);
+    w.b
+}
+
+/// CPU 0: start_kernel() { helper(); do_work() { ... } } with a CPU 1 event
+/// between do_work's entry and exit in time order; CPU 1: a leaf mod_fn().
+fn graph_pages(s: &Spec) -> Vec<Vec<u8>> {
+    let (sk, dw, hp, mf) = (
+        0xffffffff81000000u64,
+        0xffffffff81000100u64,
+        0xffffffff81000200u64,
+        0xffffffffc0000000u64,
+    );
+    let cpu0 = graph_page(
+        s,
+        2_000,
+        &[
+            (0, 100, true, sk, 0, 0, 0),
+            (100, 100, true, hp, 1, 0, 0),
+            (1_500, 100, false, hp, 1, 2_100, 3_600),
+            (50, 100, true, dw, 1, 0, 0),
+            (20_000, 100, false, dw, 1, 3_650, 23_650),
+            (10, 100, false, sk, 0, 2_000, 23_660),
+        ],
+    );
+    let cpu1 = graph_page(
+        s,
+        5_000,
+        &[
+            (0, 200, true, mf, 0, 0, 0),
+            (200, 200, false, mf, 0, 5_000, 5_200),
+        ],
+    );
+    vec![cpu0, cpu1]
 }
 
 /// The files under fixtures/dat/synthetic/ are what the writer makes today.
 #[test]
 fn committed_synthetic_files_are_current() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/dat/synthetic");
-    for s in synthetic_specs() {
-        for instance in [false, true] {
+    let graph = GRAPH_SPECS.iter().map(|s| (*s, false));
+    for (s, instance) in synthetic_specs()
+        .into_iter()
+        .flat_map(|s| [(s, false), (s, true)])
+        .chain(graph)
+    {
+        {
             let name = synthetic_name(&s, instance);
             let committed = std::fs::read(dir.join(&name))
                 .unwrap_or_else(|e| panic!("fixtures/dat/synthetic/{name}: {e}"));
