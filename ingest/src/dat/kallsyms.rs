@@ -166,6 +166,37 @@ impl Kallsyms {
     }
 }
 
+/// A direct-mapped cache of [`Kallsyms::lookup`] results: a trace calls the
+/// same few thousand functions again and again, and the binary search over
+/// ~150,000 symbols was the decoder's largest cost (callgrind, docs/performance.md).
+#[derive(Debug)]
+pub(crate) struct SymCache {
+    slots: Vec<(u64, u32)>,
+}
+
+impl Default for SymCache {
+    fn default() -> SymCache {
+        // Address 0 never caches: it is looked up each time (and is rare).
+        SymCache {
+            slots: vec![(0, NO_SYM); 1 << 12],
+        }
+    }
+}
+
+impl SymCache {
+    /// `ks.lookup(addr)`, from the cache when `addr` was seen last in its slot.
+    pub fn lookup(&mut self, ks: &Kallsyms, addr: u64) -> u32 {
+        let slot = ((addr ^ (addr >> 12)) as usize) & (self.slots.len() - 1);
+        let (a, sym) = self.slots[slot];
+        if a == addr && addr != 0 {
+            return sym;
+        }
+        let sym = ks.lookup(addr);
+        self.slots[slot] = (addr, sym);
+        sym
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

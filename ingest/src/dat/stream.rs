@@ -9,7 +9,7 @@
 
 use super::cursor::{DatResult, Fault};
 use super::format::Field;
-use super::kallsyms::{Kallsyms, NO_SYM};
+use super::kallsyms::{SymCache, NO_SYM};
 use super::meta::{Meta, Plan};
 use super::printfmt::{raw_fields, Ctx};
 use super::ring::{page_header, Missed, PageRecords, RawRecord};
@@ -133,6 +133,8 @@ pub(crate) struct CpuStream<'a> {
     pub progress: Progress,
     /// The source bytes are a read-only file map: release decoded pages.
     mapped: bool,
+    /// Symbol lookups of this CPU's addresses.
+    syms: SymCache,
 }
 
 impl<'a> CpuStream<'a> {
@@ -154,6 +156,7 @@ impl<'a> CpuStream<'a> {
             stats: CpuStats::default(),
             progress: Progress::default(),
             mapped: false,
+            syms: SymCache::default(),
         }
     }
 
@@ -230,7 +233,16 @@ impl<'a> CpuStream<'a> {
                     }
                 },
             };
-            decode_page(meta, cpu, page, page_at, compressed, batch, &mut self.stats)?;
+            decode_page(
+                meta,
+                cpu,
+                page,
+                page_at,
+                compressed,
+                batch,
+                &mut self.stats,
+                &mut self.syms,
+            )?;
             self.progress.add(len as u64);
             if self.remaining <= self.page_size as u64 {
                 self.remaining = 0;
@@ -250,6 +262,7 @@ fn decode_page(
     compressed: bool,
     batch: &mut Batch,
     stats: &mut CpuStats,
+    syms: &mut SymCache,
 ) -> DatResult<()> {
     let fault = |at: usize, what: String| {
         if compressed {
@@ -279,7 +292,7 @@ fn decode_page(
     };
     for r in PageRecords::new(page, &meta.layout, &h) {
         let r = r.map_err(|e| fault(e.at, e.what))?;
-        decode_record(meta, &r, batch).map_err(|what| fault(r.offset, what))?;
+        decode_record(meta, &r, batch, syms).map_err(|what| fault(r.offset, what))?;
     }
     // Reported with the page's first record, as trace-cmd does; a page
     // without records carries its notice nowhere.
@@ -294,11 +307,11 @@ fn opt_u64(f: &Option<Field>, data: &[u8], big: bool) -> u64 {
 }
 
 /// The kallsyms entry covering `addr`, or `NO_SYM` for an absent address.
-fn sym_at(ks: &Kallsyms, addr: u64) -> u32 {
+fn sym_at(ks: &super::kallsyms::Kallsyms, cache: &mut SymCache, addr: u64) -> u32 {
     if addr == NONE64 {
         NO_SYM
     } else {
-        ks.lookup(addr)
+        cache.lookup(ks, addr)
     }
 }
 
@@ -313,7 +326,12 @@ fn mul_u64_u32_shr(a: u64, mul: u64, shift: u32) -> u64 {
     ret
 }
 
-fn decode_record(meta: &Meta, r: &RawRecord<'_>, batch: &mut Batch) -> Result<(), String> {
+fn decode_record(
+    meta: &Meta,
+    r: &RawRecord<'_>,
+    batch: &mut Batch,
+    syms: &mut SymCache,
+) -> Result<(), String> {
     let big = meta.layout.big_endian;
     let data = r.data;
     let c = &meta.common;
@@ -360,8 +378,8 @@ fn decode_record(meta: &Meta, r: &RawRecord<'_>, batch: &mut Batch) -> Result<()
             rec.kind = Kind::Function;
             rec.ip = ip.uint(data, big).unwrap_or(NONE64);
             rec.parent_ip = opt_u64(parent, data, big);
-            rec.sym = sym_at(ks, rec.ip);
-            rec.psym = sym_at(ks, rec.parent_ip);
+            rec.sym = sym_at(ks, syms, rec.ip);
+            rec.psym = sym_at(ks, syms, rec.parent_ip);
         }
         Plan::FuncRepeats {
             ip,
@@ -373,8 +391,8 @@ fn decode_record(meta: &Meta, r: &RawRecord<'_>, batch: &mut Batch) -> Result<()
             rec.kind = Kind::FuncRepeats;
             rec.ip = ip.uint(data, big).unwrap_or(NONE64);
             rec.parent_ip = opt_u64(parent, data, big);
-            rec.sym = sym_at(ks, rec.ip);
-            rec.psym = sym_at(ks, rec.parent_ip);
+            rec.sym = sym_at(ks, syms, rec.ip);
+            rec.psym = sym_at(ks, syms, rec.parent_ip);
             rec.count = count
                 .as_ref()
                 .and_then(|f| f.uint(data, big))
@@ -388,7 +406,7 @@ fn decode_record(meta: &Meta, r: &RawRecord<'_>, batch: &mut Batch) -> Result<()
         Plan::GraphEntry { func, depth } => {
             rec.kind = Kind::GraphEntry;
             rec.ip = func.uint(data, big).unwrap_or(NONE64);
-            rec.sym = sym_at(ks, rec.ip);
+            rec.sym = sym_at(ks, syms, rec.ip);
             rec.depth = depth
                 .as_ref()
                 .and_then(|f| f.int(data, big))
@@ -403,7 +421,7 @@ fn decode_record(meta: &Meta, r: &RawRecord<'_>, batch: &mut Batch) -> Result<()
         } => {
             rec.kind = Kind::GraphExit;
             rec.ip = func.uint(data, big).unwrap_or(NONE64);
-            rec.sym = sym_at(ks, rec.ip);
+            rec.sym = sym_at(ks, syms, rec.ip);
             rec.depth = depth
                 .as_ref()
                 .and_then(|f| f.int(data, big))
