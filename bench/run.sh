@@ -38,6 +38,7 @@ row() { # work hap_cmd ref_cmd
   local ht hm rt rm
   read -r ht hm < <(measure "$2")
   read -r rt rm < <(measure "$3")
+  last_ht=$ht last_rt=$rt
   printf '%-44s %9s %9s %9s %9s\n' "$1" "$ht" "$rt" "$(awk -v a="$rt" -v b="$ht" 'BEGIN { printf "%.1fx", a / (b > 0 ? b : 0.005) }')" "$hm"
 }
 
@@ -51,6 +52,10 @@ row "text -> unique functions (vs seed grep|sed|sort|uniq)" \
 row "trace.dat -> events Parquet (vs trace-cmd report)" \
   "$hap ingest $dat -o $work/e.parquet" \
   "trace-cmd report $dat"
+events=$("$hap" ingest "$dat" -o "$work/e.parquet" --json | sed 's/.*"events":\([0-9]*\).*/\1/')
+printf '%-44s %9s %9s\n' "  events per second (hap, trace-cmd report)" \
+  "$(awk -v n="$events" -v t="$last_ht" 'BEGIN { printf "%.2fM", n / t / 1e6 }')" \
+  "$(awk -v n="$events" -v t="$last_rt" 'BEGIN { printf "%.2fM", n / t / 1e6 }')"
 row "trace.dat -> unique functions (vs trace-cmd report)" \
   "$hap analyze $dat --vmlinux $vm --include-irq" \
   "trace-cmd report $dat"

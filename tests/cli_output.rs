@@ -112,7 +112,6 @@ fn symbols_and_report_json() {
 /// Run `hap ARGS` under a pseudo-terminal (util-linux `script`): what a
 /// user at a terminal sees, escape sequences included.
 fn on_terminal(args: &[&str]) -> String {
-    let cache = std::env::temp_dir().join(format!("hap-test-cache-{}", std::process::id()));
     let cmd = std::iter::once(env!("CARGO_BIN_EXE_hap"))
         .chain(args.iter().copied())
         .map(|a| format!("'{a}'"))
@@ -120,7 +119,7 @@ fn on_terminal(args: &[&str]) -> String {
         .join(" ");
     let out = Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
-        .env("HAP_CACHE_DIR", cache)
+        .env("HAP_CACHE_DIR", crate::util::cache_dir())
         .output()
         .expect("script (util-linux)");
     assert!(

@@ -35,12 +35,16 @@ pub fn vmlinux() -> PathBuf {
     p
 }
 
-/// Run `hap` with `args`; the symbol cache goes to a per-test-binary directory.
+/// The symbol cache of this test binary's `hap` runs.
+pub fn cache_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("hap-test-cache-{}", std::process::id()))
+}
+
+/// Run `hap` with `args`; the symbol cache goes to [`cache_dir`].
 pub fn hap(args: &[&str]) -> Output {
-    let cache = std::env::temp_dir().join(format!("hap-test-cache-{}", std::process::id()));
     Command::new(env!("CARGO_BIN_EXE_hap"))
         .args(args)
-        .env("HAP_CACHE_DIR", cache)
+        .env("HAP_CACHE_DIR", cache_dir())
         .output()
         .expect("run hap")
 }

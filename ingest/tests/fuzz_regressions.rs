@@ -42,21 +42,29 @@ fn event_format_crashes_stay_fixed() {
 fn trace_dat_loss_counts_saturate() {
     let f = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures/fuzz/trace_dat/crash-18e307bd8bb2eabed73e9bf34cd6491e9c583cf6");
-    let data = std::fs::read(&f).unwrap();
-    let mut info = ingest::TraceInfo::default();
-    let mut sink = |_: &ingest::Event<'_>| Ok(());
-    let r = ingest::dat::parse(&data, &f, &Default::default(), &mut info, &mut sink);
+    let (info, r) = parse_dat(&f);
     let stats = r.expect("the file is readable");
     assert_eq!(info.lost_events, u64::MAX, "{stats:?}");
+}
+
+/// The `trace_dat` target's call: parse `f` into a sink that drops events.
+fn parse_dat(
+    f: &Path,
+) -> (
+    ingest::TraceInfo,
+    Result<ingest::dat::DatStats, ingest::Error>,
+) {
+    let data = std::fs::read(f).unwrap();
+    let mut info = ingest::TraceInfo::default();
+    let mut sink = |_: &ingest::Event<'_>| Ok(());
+    let r = ingest::dat::parse(&data, f, &Default::default(), &mut info, &mut sink);
+    (info, r)
 }
 
 #[test]
 fn trace_dat_crashes_stay_fixed() {
     for f in inputs("trace_dat") {
-        let data = std::fs::read(&f).unwrap();
-        let mut info = ingest::TraceInfo::default();
-        let mut sink = |_: &ingest::Event<'_>| Ok(());
-        let _ = ingest::dat::parse(&data, &f, &Default::default(), &mut info, &mut sink);
+        let _ = parse_dat(&f);
     }
 }
 

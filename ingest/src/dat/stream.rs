@@ -236,8 +236,7 @@ impl<'a> CpuStream<'a> {
             decode_page(
                 meta,
                 cpu,
-                page,
-                page_at,
+                (page, page_at),
                 compressed,
                 batch,
                 &mut self.stats,
@@ -254,11 +253,11 @@ impl<'a> CpuStream<'a> {
     }
 }
 
+/// Decode one page (`page`, and the file offset it is reported at) into `batch`.
 fn decode_page(
     meta: &Meta,
     cpu: u32,
-    page: &[u8],
-    page_at: u64,
+    (page, page_at): (&[u8], u64),
     compressed: bool,
     batch: &mut Batch,
     stats: &mut CpuStats,
