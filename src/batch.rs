@@ -63,18 +63,11 @@ pub fn run(a: BatchArgs, ui: Ui, json: bool) -> anyhow::Result<ExitCode> {
     let (members, _extracted) = if a.input.is_dir() {
         (walk_dir(&a.input, &out)?, None)
     } else {
-        let tmp = Extracted(
-            tempfile::Builder::new()
-                .prefix(".hap-batch-extract-")
-                .tempdir_in(&out)
-                .with_context(|| {
-                    format!("{}: cannot create a temporary directory", out.display())
-                })?,
-        );
-        ingest::atomic::register_temporary(tmp.0.path());
+        let tmp = Extracted::create(&out)
+            .with_context(|| format!("{}: cannot create a temporary directory", out.display()))?;
         let members = {
             let _bar = ui.step(format!("extracting {}", a.input.display()));
-            extract(&a.input, tmp.0.path())?
+            extract(&a.input, &tmp.0)?
         };
         (members, Some(tmp))
     };
@@ -169,13 +162,29 @@ pub fn run(a: BatchArgs, ui: Ui, json: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The extraction folder of an archive: removed on drop, and no longer
-/// left to the signal handler.
-struct Extracted(tempfile::TempDir);
+/// The extraction folder of an archive, `.hap-batch-extract-PID` in OUTDIR:
+/// registered with the signal handler before it exists (so an interrupt at
+/// any moment removes it), removed on drop.
+struct Extracted(PathBuf);
+
+impl Extracted {
+    fn create(out: &Path) -> std::io::Result<Extracted> {
+        let path = out.join(format!(".hap-batch-extract-{}", std::process::id()));
+        ingest::atomic::register_temporary(&path);
+        let guard = Extracted(path);
+        if guard.0.exists() {
+            // Left by an earlier run that had this pid and was killed hard.
+            std::fs::remove_dir_all(&guard.0)?;
+        }
+        std::fs::create_dir(&guard.0)?;
+        Ok(guard)
+    }
+}
 
 impl Drop for Extracted {
     fn drop(&mut self) {
-        ingest::atomic::unregister_temporary(self.0.path());
+        let _ = std::fs::remove_dir_all(&self.0);
+        ingest::atomic::unregister_temporary(&self.0);
     }
 }
 

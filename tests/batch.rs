@@ -231,3 +231,56 @@ fn batch_directory_all_good_exits_zero() {
         .join("summary/kernel=6.1.0-57-cloud-amd64/part-0.parquet")
         .is_file());
 }
+
+/// SIGINT during a batch of an archive: exit 130, and the extraction folder
+/// inside OUTDIR is removed (destructors do not run on a signal).
+#[test]
+fn interrupted_batch_removes_its_extraction_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("t.tar");
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(&archive).unwrap());
+        let trace = shared_traces().join("linux-6.1/fileio/trace.dat");
+        b.append_path_with_name(&trace, "a/trace.dat").unwrap();
+        b.finish().unwrap();
+    }
+    let out = tmp.path().join("out");
+    let vm = vmlinux();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hap"))
+        .args([
+            "batch",
+            archive.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .args(["--vmlinux", vm.to_str().unwrap(), "--no-cache", "--quiet"])
+        .spawn()
+        .unwrap();
+    // The folder appears first; reading the symbols (no cache) takes longer.
+    let extracting = || {
+        std::fs::read_dir(&out).is_ok_and(|d| {
+            d.filter_map(Result::ok).any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".hap-batch-extract-")
+            })
+        })
+    };
+    let started = std::time::Instant::now();
+    while !extracting() {
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "no extraction folder appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert!(!extracting(), "extraction folder left in {}", out.display());
+    assert!(!out.join("summary.parquet").exists());
+}

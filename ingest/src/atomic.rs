@@ -42,7 +42,14 @@ pub fn remove_all_temporaries() {
     if let Ok(t) = TEMPORARIES.lock() {
         for p in t.iter() {
             if p.is_dir() {
-                let _ = std::fs::remove_dir_all(p);
+                // Other threads may still be writing into it: retry while
+                // files appear under the removal.
+                for _ in 0..20 {
+                    if std::fs::remove_dir_all(p).is_ok() || !p.exists() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
             } else {
                 let _ = std::fs::remove_file(p);
             }
