@@ -116,7 +116,7 @@ pub struct DumpArgs {
     /// Show each function's caller, like `trace-cmd report -O parent=1`.
     #[arg(long)]
     pub parent: bool,
-    /// Read this trace.dat instance (buffer) instead of the top one.
+    /// Print only this trace.dat instance (ring buffer); default: every buffer, merged.
     #[arg(long, value_name = "NAME")]
     pub instance: Option<String>,
 }

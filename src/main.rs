@@ -132,6 +132,10 @@ fn dump(a: DumpArgs, json: bool) -> anyhow::Result<()> {
         parent: a.parent,
         ..Default::default()
     };
+    // Like trace-cmd report: every ring buffer, merged, unless one is chosen.
+    if a.instance.is_none() {
+        options.dat = options.dat.with_all_buffers(true);
+    }
     let mut sink = report::dump::DumpSink::new(out, dump_options);
     ingest::read_trace(&a.trace, &options, columns, &mut sink)?;
     sink.finish()?;

@@ -143,15 +143,32 @@ fn dump_equals_trace_cmd_report_on_synthetic_layouts() {
         assert_eq!(compare(&f, &["--ns"], &["-t"]), Ok(7), "{name}");
         assert_eq!(compare(&f, &[], &[]), Ok(7), "{name}");
     }
+    // A second buffer: trace-cmd interleaves both, `inst: ` before the
+    // instance's records and as many spaces before the top buffer's.
+    for name in [
+        "v6-le-64-plain-instance",
+        "v6-be-32-plain-instance",
+        "v7-le-64-plain-instance",
+        "v7-le-64-zstd-instance",
+        "v7-be-32-zstd-instance",
+    ] {
+        let f = synthetic(name);
+        assert_eq!(compare(&f, &[], &[]), Ok(10), "{name}");
+        assert_eq!(
+            compare(&f, &["--ns", "--parent"], &["-t", "-O", "parent=1"]),
+            Ok(10),
+            "{name}"
+        );
+    }
     let dump = |name: &str| hap_ok(&["dump", "--ns", synthetic(name).to_str().unwrap()]);
     let zlib = dump("v7-be-32-zlib");
     assert_eq!(zlib, dump("v7-be-32-zstd"));
     assert!(zlib.contains("\nCPU:1 [7 EVENTS DROPPED]\n"), "{zlib}");
 }
 
-/// With an instance, trace-cmd interleaves both buffers, the instance's
-/// records prefixed `inst: ` and the top buffer's by as many spaces; `hap
-/// dump` prints one buffer (`--instance` chooses): each must equal its share.
+/// `hap dump --instance NAME` prints one buffer, without prefixes: the
+/// top buffer's and the instance's lines must equal their share of
+/// trace-cmd's interleaved output.
 #[test]
 fn dump_of_each_buffer_equals_trace_cmd_share_of_it() {
     for name in [
@@ -186,7 +203,7 @@ fn dump_of_each_buffer_equals_trace_cmd_share_of_it() {
             let out = hap_ok(&args);
             out.split_once('\n').unwrap().1.to_string()
         };
-        assert_eq!(ours(&[]), top, "{name}: top buffer");
+        assert_eq!(ours(&["--instance", ""]), top, "{name}: top buffer");
         assert_eq!(ours(&["--instance", "inst"]), inst, "{name}: instance");
         assert_eq!(top.lines().count(), 6, "{name}");
     }

@@ -185,6 +185,21 @@ pub trait EventSink {
         let _ = (cpu, count);
         Ok(())
     }
+
+    /// A trace.dat read with all its ring buffers: their names (`""` first,
+    /// the top buffer), called once after [`EventSink::begin`]. Each event
+    /// (and loss notice) is then preceded by [`EventSink::buffer`] naming its
+    /// buffer's index. The defaults do nothing.
+    fn buffers(&mut self, names: &[String]) -> Result<(), crate::Error> {
+        let _ = names;
+        Ok(())
+    }
+
+    /// The next event or loss notice belongs to buffer `index` of [`EventSink::buffers`].
+    fn buffer(&mut self, index: usize) -> Result<(), crate::Error> {
+        let _ = index;
+        Ok(())
+    }
 }
 
 impl<F: FnMut(&Event<'_>) -> Result<(), crate::Error>> EventSink for F {

@@ -215,10 +215,15 @@ fn write_duration(w: &mut impl Write, duration: u64) -> io::Result<()> {
     w.write_all(b"|  ")
 }
 
-/// A `funcgraph_entry` waiting for the next event, which decides whether it
-/// prints as a leaf (`func();`, folded with its exit) or nested (`func() {`).
+/// A `funcgraph_entry` waiting for the next event of its buffer, which
+/// decides whether it prints as a leaf (`func();`, folded with its exit) or
+/// nested (`func() {`).
 #[derive(Debug)]
 struct PendingEntry {
+    /// Its place in the output queue.
+    slot: u64,
+    /// Buffer prefix and loss notice printed before the line.
+    before: Vec<u8>,
     /// The nested line, complete.
     nested: Vec<u8>,
     /// The leaf line's head (up to the overhead mark) and tail (`func();`).
@@ -227,22 +232,37 @@ struct PendingEntry {
     pid: i32,
     ip: Option<u64>,
     function: Option<String>,
-    /// A loss notice for the next event, printed only if it is not folded.
-    lost: Option<(u32, Option<u64>)>,
 }
 
 /// An event sink that prints every event to `W` (the `hap dump` command),
 /// starting with trace-cmd's `cpus=N` line.
 ///
 /// Like trace-cmd's function_graph plugin, a `funcgraph_entry` immediately
-/// followed (in the merged order) by the `funcgraph_exit` of the same task
-/// and function prints as one leaf line with the exit's duration, and the
-/// exit is not printed; otherwise the entry prints nested.
+/// followed (in its buffer's merged order) by the `funcgraph_exit` of the
+/// same task and function prints as one leaf line with the exit's duration,
+/// and the exit is not printed; otherwise the entry prints nested. Lines after
+/// an undecided entry wait in a queue, so the output order is the input order.
+///
+/// With several ring buffers ([`ingest::EventSink::buffers`]), each record is
+/// prefixed like trace-cmd does: `NAME: ` for an instance, as many spaces for
+/// the top buffer, right-aligned to the longest name.
 #[derive(Debug)]
 pub struct DumpSink<W: Write> {
     dumper: Dumper,
     out: W,
-    pending: Option<PendingEntry>,
+    /// Lines not yet written: `None` is an entry still undecided.
+    queue: std::collections::VecDeque<Option<Vec<u8>>>,
+    /// Position of `queue[0]` in the output.
+    base: u64,
+    /// Undecided entry per buffer.
+    pending: Vec<Option<PendingEntry>>,
+    /// Buffer names (empty: a single buffer, no prefixes) and their width.
+    buffers: Vec<String>,
+    width: usize,
+    /// Buffer of the next event.
+    current: usize,
+    /// A loss notice for the next event.
+    notice: Option<(u32, Option<u64>)>,
 }
 
 impl<W: Write> DumpSink<W> {
@@ -251,70 +271,119 @@ impl<W: Write> DumpSink<W> {
         DumpSink {
             dumper: Dumper::new(options),
             out,
-            pending: None,
+            queue: std::collections::VecDeque::new(),
+            base: 0,
+            pending: vec![None],
+            buffers: Vec::new(),
+            width: 0,
+            current: 0,
+            notice: None,
         }
     }
 
     /// Flush and return the writer.
     pub fn finish(mut self) -> io::Result<W> {
-        self.flush_pending()?;
+        for b in 0..self.pending.len() {
+            if let Some(p) = self.pending[b].take() {
+                let mut line = p.before;
+                line.extend_from_slice(&p.nested);
+                self.fill(p.slot, line)?;
+            }
+        }
         self.out.flush()?;
         Ok(self.out)
     }
 
-    fn flush_pending(&mut self) -> io::Result<()> {
-        if let Some(p) = self.pending.take() {
-            self.out.write_all(&p.nested)?;
-            if let Some((cpu, count)) = p.lost {
-                write_lost(&mut self.out, cpu, count)?;
+    /// Buffer prefix and loss notice of the record being printed.
+    fn before(&mut self) -> io::Result<Vec<u8>> {
+        let mut v = Vec::new();
+        if !self.buffers.is_empty() {
+            match self.buffers[self.current].as_str() {
+                "" => write!(v, "{:w$}  ", "", w = self.width)?,
+                name => write!(v, "{name:>w$}: ", w = self.width)?,
             }
+        }
+        if let Some((cpu, count)) = self.notice.take() {
+            write_lost(&mut v, cpu, count)?;
+        }
+        Ok(v)
+    }
+
+    /// Put `line` at output position `slot` and write what is ready.
+    fn fill(&mut self, slot: u64, line: Vec<u8>) -> io::Result<()> {
+        self.queue[(slot - self.base) as usize] = Some(line);
+        while let Some(Some(_)) = self.queue.front() {
+            let line = self.queue.pop_front().flatten().expect("checked");
+            self.out.write_all(&line)?;
+            self.base += 1;
         }
         Ok(())
     }
 
-    fn hold_entry(&mut self, e: &Event<'_>) -> io::Result<()> {
+    /// Append a complete line (straight to the output when nothing waits).
+    fn push(&mut self, line: Vec<u8>) -> io::Result<()> {
+        if self.queue.is_empty() {
+            return self.out.write_all(&line);
+        }
+        self.queue.push_back(Some(line));
+        Ok(())
+    }
+
+    fn hold_entry(&mut self, e: &Event<'_>, before: Vec<u8>) -> io::Result<()> {
         let mut nested = Vec::with_capacity(128);
         self.dumper.write(&mut nested, e)?;
         let mut head = Vec::with_capacity(80);
         self.dumper.write_head(&mut head, e)?;
         let mut tail = Vec::with_capacity(48);
         write_graph_func(&mut tail, e, "();")?;
-        self.pending = Some(PendingEntry {
+        let slot = self.base + self.queue.len() as u64;
+        self.queue.push_back(None);
+        self.pending[self.current] = Some(PendingEntry {
+            slot,
+            before,
             nested,
             head,
             tail,
             pid: e.pid,
             ip: e.ip,
             function: e.function.map(str::to_string),
-            lost: None,
         });
         Ok(())
     }
 
     fn on_event(&mut self, e: &Event<'_>) -> io::Result<()> {
-        if let Some(p) = &self.pending {
+        if let Some(p) = self.pending[self.current].take() {
             let same_func = match (p.ip, e.ip) {
                 (Some(a), Some(b)) => a == b,
                 _ => p.function.as_deref() == e.function,
             };
+            let mut line = p.before;
             if e.event == "funcgraph_exit" && e.depth.is_some() && e.pid == p.pid && same_func {
-                let p = self.pending.take().expect("checked");
+                // trace-cmd consumes the exit (and any loss notice it carried).
+                self.notice = None;
                 let duration = match (e.calltime, e.rettime) {
                     (Some(c), Some(r)) => r.wrapping_sub(c),
                     _ => 0,
                 };
-                self.out.write_all(&p.head)?;
-                write_overhead(&mut self.out, duration)?;
-                write_duration(&mut self.out, duration)?;
-                self.out.write_all(&p.tail)?;
-                return writeln!(self.out);
+                line.extend_from_slice(&p.head);
+                write_overhead(&mut line, duration)?;
+                write_duration(&mut line, duration)?;
+                line.extend_from_slice(&p.tail);
+                line.push(b'\n');
+                return self.fill(p.slot, line);
             }
-            self.flush_pending()?;
+            line.extend_from_slice(&p.nested);
+            self.fill(p.slot, line)?;
         }
+        let mut line = self.before()?;
         if e.event == "funcgraph_entry" && e.depth.is_some() {
-            return self.hold_entry(e);
+            return self.hold_entry(e, line);
         }
-        self.dumper.write(&mut self.out, e)
+        if line.is_empty() && self.queue.is_empty() {
+            return self.dumper.write(&mut self.out, e);
+        }
+        self.dumper.write(&mut line, e)?;
+        self.push(line)
     }
 }
 
@@ -343,13 +412,22 @@ impl<W: Write> ingest::EventSink for DumpSink<W> {
 
     /// trace-cmd's notice before the first event after a loss.
     fn lost(&mut self, cpu: u32, count: Option<u64>) -> Result<(), ingest::Error> {
-        match &mut self.pending {
-            Some(p) => {
-                p.lost.get_or_insert((cpu, count));
-                Ok(())
-            }
-            None => write_lost(&mut self.out, cpu, count).map_err(sink_err),
+        self.notice.get_or_insert((cpu, count));
+        Ok(())
+    }
+
+    fn buffers(&mut self, names: &[String]) -> Result<(), ingest::Error> {
+        self.width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+        self.buffers = names.to_vec();
+        self.pending = names.iter().map(|_| None).collect();
+        Ok(())
+    }
+
+    fn buffer(&mut self, index: usize) -> Result<(), ingest::Error> {
+        if index < self.buffers.len() {
+            self.current = index;
         }
+        Ok(())
     }
 }
 
@@ -448,6 +526,49 @@ mod tests {
         assert!(
             l.ends_with("funcgraph_entry:                   |      f() {\n"),
             "{l:?}"
+        );
+    }
+
+    /// Two buffers: an entry of `inst` waits for `inst`'s next event (its
+    /// exit: one leaf line), while the top buffer's record in between is
+    /// printed after it, in input order, each with its prefix (trace-cmd
+    /// peeks the next record of the same buffer).
+    #[test]
+    fn graph_entries_wait_for_their_own_buffer() {
+        use ingest::EventSink;
+        let ev = |ts: i64, event: &'static str, f: &'static str| Event {
+            ts_ns: ts,
+            pid: 7,
+            comm: "t",
+            event,
+            function: Some(f),
+            ip: Some(if f == "a" { 0x10 } else { 0x20 }),
+            depth: Some(0),
+            calltime: Some(1_000_000_000),
+            rettime: Some(1_000_000_500),
+            ..Event::default()
+        };
+        let mut sink = DumpSink::new(Vec::new(), DumpOptions::default());
+        sink.buffers(&["".to_string(), "inst".to_string()]).unwrap();
+        sink.buffer(1).unwrap();
+        sink.event(&ev(1_000_000_000, "funcgraph_entry", "a"))
+            .unwrap();
+        sink.buffer(0).unwrap();
+        sink.lost(0, Some(3)).unwrap();
+        sink.event(&ev(1_000_000_100, "funcgraph_entry", "b"))
+            .unwrap();
+        sink.buffer(1).unwrap();
+        sink.event(&ev(1_000_000_500, "funcgraph_exit", "a"))
+            .unwrap();
+        let out = String::from_utf8(sink.finish().unwrap()).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert!(lines[0].starts_with("inst:                t-7     [000]     1.000000: funcgraph_entry:        0.500 us   |  a();"), "{out}");
+        assert_eq!(lines[1], "      CPU:0 [3 EVENTS DROPPED]");
+        // The prefix goes before the notice; the line after it has none.
+        assert_eq!(
+            lines[2],
+            "               t-7     [000]     1.000000: funcgraph_entry:                   |  b() {"
         );
     }
 }

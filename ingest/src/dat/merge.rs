@@ -89,7 +89,7 @@ pub(crate) fn run(
 ) -> Result<MergeOut, Error> {
     let busy = streams.iter().filter(|s| !s.is_empty()).count();
     if !parallel || busy < 2 {
-        let cpus = streams.iter().map(|s| s.cpu).collect();
+        let cpus = streams.iter().map(|s| (s.buffer, s.cpu)).collect();
         let sources = streams
             .into_iter()
             .map(|s| Source::Local(Box::new(s)))
@@ -97,7 +97,7 @@ pub(crate) fn run(
         return merge(meta, cpus, sources, path, sink);
     }
     std::thread::scope(|scope| {
-        let cpus = streams.iter().map(|s| s.cpu).collect();
+        let cpus = streams.iter().map(|s| (s.buffer, s.cpu)).collect();
         let mut sources = Vec::new();
         for s in streams {
             if s.is_empty() {
@@ -120,9 +120,11 @@ struct Head {
     missed: usize,
 }
 
+/// Merge the sources, each identified by (buffer, CPU), in trace-cmd's order:
+/// by timestamp, then buffer (top first), then CPU.
 fn merge(
     meta: &Meta,
-    cpus: Vec<u32>,
+    cpus: Vec<(u32, u32)>,
     mut sources: Vec<Source<'_>>,
     path: &Path,
     sink: &mut dyn EventSink,
@@ -131,16 +133,21 @@ fn merge(
     let mut heads: Vec<Option<Head>> = (0..sources.len()).map(|_| None).collect();
     let mut heap = BinaryHeap::new();
     let mut scratch = String::new();
+    let several_buffers = cpus.iter().any(|c| c.0 != 0);
     for i in 0..sources.len() {
         fill(i, &cpus, &mut sources, &mut heads, &mut heap, &mut out)
             .map_err(|f| f.into_error(path))?;
     }
     while let Some(Reverse((_, _, i))) = heap.pop() {
-        let cpu = cpus[i];
+        let (buffer, cpu) = cpus[i];
         let Some(head) = heads[i].as_mut() else {
             continue;
         };
         let rec = head.batch.recs[head.pos];
+        if several_buffers {
+            sink.buffer(buffer as usize)
+                .map_err(|e| e.with_path(path))?;
+        }
         if let Some(&(at, count)) = head.batch.missed.get(head.missed) {
             if at == head.pos {
                 head.missed += 1;
@@ -159,7 +166,7 @@ fn merge(
         .map_err(|e| e.with_path(path))?;
         head.pos += 1;
         if let Some(r) = head.batch.recs.get(head.pos) {
-            heap.push(Reverse((r.ts, cpu, i)));
+            heap.push(Reverse((r.ts, cpus[i], i)));
         } else {
             heads[i] = None;
             fill(i, &cpus, &mut sources, &mut heads, &mut heap, &mut out)
@@ -170,12 +177,15 @@ fn merge(
     Ok(out)
 }
 
+/// Heap entries: (timestamp, (buffer, CPU), source index).
+type Key = Reverse<(u64, (u32, u32), usize)>;
+
 fn fill(
     i: usize,
-    cpus: &[u32],
+    cpus: &[(u32, u32)],
     sources: &mut [Source<'_>],
     heads: &mut [Option<Head>],
-    heap: &mut BinaryHeap<Reverse<(u64, u32, usize)>>,
+    heap: &mut BinaryHeap<Key>,
     out: &mut MergeOut,
 ) -> Result<(), Fault> {
     loop {
@@ -192,7 +202,7 @@ fn fill(
                 }
             }
             Msg::End(stats) => {
-                out.cpus.push((cpus[i], stats));
+                out.cpus.push((cpus[i].1, stats));
                 return Ok(());
             }
             Msg::Fail(f) => return Err(f),

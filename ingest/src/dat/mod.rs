@@ -72,6 +72,12 @@ pub struct Options {
     /// resident memory does not grow with the file. Set by
     /// [`crate::read_trace`]; must stay false for bytes in ordinary memory.
     pub mapped: bool,
+    /// Without an [`Options::instance`]: read the top buffer and every named
+    /// ring buffer of the file, merged in time order as `trace-cmd report`
+    /// shows them; the sink learns each event's buffer
+    /// ([`EventSink::buffers`](crate::EventSink::buffers)). Latency buffers
+    /// are not merged (the top buffer alone is read then).
+    pub all_buffers: bool,
 }
 
 impl Options {
@@ -90,6 +96,12 @@ impl Options {
     /// Options for bytes that are a read-only map of the file ([`Options::mapped`]).
     pub fn with_mapped(mut self, mapped: bool) -> Options {
         self.mapped = mapped;
+        self
+    }
+
+    /// Options with [`Options::all_buffers`] set as given.
+    pub fn with_all_buffers(mut self, all: bool) -> Options {
+        self.all_buffers = all;
         self
     }
 
@@ -213,6 +225,27 @@ fn cpu_streams<'a>(
         out.push(s);
     }
     Ok(out)
+}
+
+/// The CPU streams of every named flyrecord buffer, tagged 1, 2, … in file
+/// order, with their names; none if any of them is a latency buffer.
+fn other_buffers<'a>(
+    meta: &'a Meta,
+    data: &'a [u8],
+) -> DatResult<(Vec<String>, Vec<CpuStream<'a>>)> {
+    let mut names = Vec::new();
+    let mut streams = Vec::new();
+    for b in meta.opts.buffers.iter().filter(|b| !b.name.is_empty()) {
+        match select(meta, data, &b.name)? {
+            (Selected::Fly { streams: s, .. }, _) => {
+                names.push(b.name.clone());
+                let tag = names.len() as u32;
+                streams.extend(s.into_iter().map(|st| st.in_buffer(tag)));
+            }
+            (Selected::Text(_), _) => return Ok((Vec::new(), Vec::new())),
+        }
+    }
+    Ok((names, streams))
 }
 
 fn select<'a>(
@@ -436,7 +469,17 @@ pub fn parse(
     let meta = Meta::load(data).map_err(|f| f.into_error(path))?;
     info.format = "trace-cmd-dat".into();
     let wanted = options.instance.as_deref().unwrap_or("");
-    let (selected, clock) = select(&meta, data, wanted).map_err(|f| f.into_error(path))?;
+    let (mut selected, clock) = select(&meta, data, wanted).map_err(|f| f.into_error(path))?;
+    let mut buffer_names = Vec::new();
+    if options.all_buffers && options.instance.is_none() {
+        if let Selected::Fly { streams, .. } = &mut selected {
+            let (names, more) = other_buffers(&meta, data).map_err(|f| f.into_error(path))?;
+            if !names.is_empty() {
+                streams.extend(more);
+                buffer_names = std::iter::once(String::new()).chain(names).collect();
+            }
+        }
+    }
     let mut stats = DatStats {
         version: meta.header.version,
         compression: meta
@@ -487,6 +530,9 @@ pub fn parse(
             stats.cpus = cpus;
             info.cpus = Some(cpus);
             sink.begin(info)?;
+            if !buffer_names.is_empty() {
+                sink.buffers(&buffer_names)?;
+            }
             let out = merge::run(&meta, streams, !options.sequential, path, sink)?;
             stats.events = out.events;
             let n = cpus.max(out.cpus.iter().map(|c| c.0 + 1).max().unwrap_or(0)) as usize;

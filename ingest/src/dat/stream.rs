@@ -122,6 +122,8 @@ pub(crate) struct CpuStream<'a> {
     meta: &'a Meta,
     /// CPU id.
     pub cpu: u32,
+    /// Ring buffer: 0 for the top one, 1… for named instances (all-buffers reads).
+    pub buffer: u32,
     source: PageSource<'a>,
     page_size: usize,
     remaining: u64,
@@ -149,6 +151,7 @@ impl<'a> CpuStream<'a> {
         CpuStream {
             meta,
             cpu,
+            buffer: 0,
             source,
             page_size,
             remaining: size,
@@ -166,6 +169,12 @@ impl<'a> CpuStream<'a> {
         if let PageSource::Chunked(z) = &mut self.source {
             z.set_mapped(mapped);
         }
+    }
+
+    /// This stream, tagged as belonging to ring buffer `buffer`.
+    pub fn in_buffer(mut self, buffer: u32) -> Self {
+        self.buffer = buffer;
+        self
     }
 
     /// Bytes of ring-buffer pages left to decode.
