@@ -119,44 +119,31 @@ fn stdout_of(cmd: &mut Command) -> String {
 
 #[test]
 fn dump_equals_trace_cmd_report_on_synthetic_layouts() {
+    // Lines trace-cmd prints for each: 5 function events, `cpus=2` and a loss
+    // notice; function_graph: two entries fold with their exit into leaf
+    // lines (`helper();` with the exit's duration), two nest; a second buffer
+    // (`*-instance`): trace-cmd interleaves both, `inst: ` before the
+    // instance's records and as many spaces before the top buffer's.
     // Debian's trace-cmd is built without zlib: the zlib file must dump like
-    // its zstd twin, which trace-cmd reads.
-    for name in [
+    // its zstd twin, which trace-cmd reads (below).
+    let layouts = [
         "v6-le-64-plain",
         "v6-be-32-plain",
         "v7-le-64-plain",
         "v7-le-64-zstd",
         "v7-be-32-zstd",
-    ] {
-        let f = synthetic(name);
-        assert_eq!(compare(&f, &[], &[]), Ok(7), "{name}");
+    ];
+    let files = layouts
+        .iter()
+        .map(|l| (l.to_string(), 7))
+        .chain(["v7-le-64-zstd-graph", "v6-be-32-plain-graph"].map(|g| (g.to_string(), 7)))
+        .chain(layouts.iter().map(|l| (format!("{l}-instance"), 10)));
+    for (name, lines) in files {
+        let f = synthetic(&name);
+        assert_eq!(compare(&f, &[], &[]), Ok(lines), "{name}");
         assert_eq!(
             compare(&f, &["--ns", "--parent"], &["-t", "-O", "parent=1"]),
-            Ok(7),
-            "{name}"
-        );
-    }
-    // function_graph: entries followed by their exit fold into leaf lines
-    // (`helper();` with the exit's duration), the others nest; 7 lines.
-    for name in ["v7-le-64-zstd-graph", "v6-be-32-plain-graph"] {
-        let f = synthetic(name);
-        assert_eq!(compare(&f, &["--ns"], &["-t"]), Ok(7), "{name}");
-        assert_eq!(compare(&f, &[], &[]), Ok(7), "{name}");
-    }
-    // A second buffer: trace-cmd interleaves both, `inst: ` before the
-    // instance's records and as many spaces before the top buffer's.
-    for name in [
-        "v6-le-64-plain-instance",
-        "v6-be-32-plain-instance",
-        "v7-le-64-plain-instance",
-        "v7-le-64-zstd-instance",
-        "v7-be-32-zstd-instance",
-    ] {
-        let f = synthetic(name);
-        assert_eq!(compare(&f, &[], &[]), Ok(10), "{name}");
-        assert_eq!(
-            compare(&f, &["--ns", "--parent"], &["-t", "-O", "parent=1"]),
-            Ok(10),
+            Ok(lines),
             "{name}"
         );
     }
