@@ -123,10 +123,7 @@ impl Dumper {
                 write_graph_func(w, e, "() {")?;
             }
             "funcgraph_exit" if e.depth.is_some() => {
-                let duration = match (e.calltime, e.rettime) {
-                    (Some(c), Some(r)) => r.wrapping_sub(c),
-                    _ => 0,
-                };
+                let duration = graph_duration(e);
                 write_overhead(w, duration)?;
                 write_duration(w, duration)?;
                 write!(w, "{:1$}}}", "", e.depth.unwrap_or(0) as usize * 2)?;
@@ -152,6 +149,14 @@ impl Dumper {
             write_sym(w, e.parent, e.parent_ip)?;
         }
         Ok(())
+    }
+}
+
+/// `rettime - calltime` of a `funcgraph_exit` (0 when the trace lacks them).
+fn graph_duration(e: &Event<'_>) -> u64 {
+    match (e.calltime, e.rettime) {
+        (Some(c), Some(r)) => r.wrapping_sub(c),
+        _ => 0,
     }
 }
 
@@ -361,10 +366,7 @@ impl<W: Write> DumpSink<W> {
             if e.event == "funcgraph_exit" && e.depth.is_some() && e.pid == p.pid && same_func {
                 // trace-cmd consumes the exit (and any loss notice it carried).
                 self.notice = None;
-                let duration = match (e.calltime, e.rettime) {
-                    (Some(c), Some(r)) => r.wrapping_sub(c),
-                    _ => 0,
-                };
+                let duration = graph_duration(e);
                 line.extend_from_slice(&p.head);
                 write_overhead(&mut line, duration)?;
                 write_duration(&mut line, duration)?;

@@ -189,7 +189,7 @@ fn cpu_streams<'a>(
                 data: &[],
                 base: c.offset,
                 pos: 0,
-                released: 0,
+                release: Default::default(),
             };
             CpuStream::new(meta, c.cpu, src, 0, page_size as usize)
         } else if compressed {
@@ -218,7 +218,7 @@ fn cpu_streams<'a>(
                 data: &data[start..start + c.size as usize],
                 base: c.offset,
                 pos: 0,
-                released: 0,
+                release: Default::default(),
             };
             CpuStream::new(meta, c.cpu, src, c.size, page_size as usize)
         };

@@ -16,6 +16,7 @@
 use std::borrow::Cow;
 
 use super::cursor::{Cursor, DatResult, Fault};
+use super::release::Releaser;
 
 /// Largest uncompressed block or chunk accepted (a guard against sizes read
 /// from a damaged file driving huge allocations; trace-cmd writes ~1 MiB chunks).
@@ -339,21 +340,20 @@ pub(crate) struct ChunkStream<'a> {
     pos: usize,
     /// File offset of the chunk the current bytes came from (for errors).
     chunk_at: u64,
-    /// `data` is a read-only file map: release compressed chunks once inflated.
-    mapped: bool,
-    /// File offset up to which compressed bytes were released.
-    released: usize,
+    /// Gives back inflated compressed chunks when `data` is a file map.
+    release: Releaser,
 }
 
 impl<'a> ChunkStream<'a> {
     /// Release inflated chunks when `data` is a read-only file map.
     pub fn set_mapped(&mut self, mapped: bool) {
-        self.mapped = mapped;
+        self.release.set_mapped(mapped);
     }
 
     /// A stream over `chunks` of `data`.
     pub fn new(data: &'a [u8], chunks: Vec<Chunk>, kind: Compression) -> ChunkStream<'a> {
-        let released = chunks.first().map_or(0, |c| c.zoffset as usize);
+        // A CPU's chunks are consecutive in the file, from the first one.
+        let release = Releaser::starting_at(chunks.first().map_or(0, |c| c.zoffset as usize));
         ChunkStream {
             data,
             chunks,
@@ -361,8 +361,7 @@ impl<'a> ChunkStream<'a> {
             dec: Decompressor::new(kind),
             buf: Vec::new(),
             pos: 0,
-            mapped: false,
-            released,
+            release,
             chunk_at: 0,
         }
     }
@@ -391,12 +390,7 @@ impl<'a> ChunkStream<'a> {
             self.chunk_at = ch.zoffset;
             self.dec
                 .decompress_into(input, u64::from(ch.size), &mut self.buf, ch.zoffset)?;
-            let done = start + ch.zsize as usize;
-            // A CPU's chunks are consecutive in the file, from the first one.
-            if done.saturating_sub(self.released) >= super::release::STEP {
-                super::release::release(self.mapped, self.data, self.released, done);
-                self.released = done;
-            }
+            self.release.consumed(self.data, start + ch.zsize as usize);
         }
         if self.pos >= self.buf.len() {
             return Ok(None);

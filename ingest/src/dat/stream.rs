@@ -12,6 +12,7 @@ use super::format::Field;
 use super::kallsyms::{SymCache, NO_SYM};
 use super::meta::{Meta, Plan};
 use super::printfmt::{raw_fields, Ctx};
+use super::release::Releaser;
 use super::ring::{page_header, Missed, PageRecords, RawRecord};
 use super::sections::ChunkStream;
 use crate::progress::Progress;
@@ -109,8 +110,8 @@ pub(crate) enum PageSource<'a> {
         base: u64,
         /// Bytes consumed.
         pos: usize,
-        /// Bytes already given back to the kernel (see [`super::release`]).
-        released: usize,
+        /// Gives back decoded pages when `data` is a file map.
+        release: Releaser,
     },
     /// Compressed chunks.
     Chunked(ChunkStream<'a>),
@@ -133,8 +134,6 @@ pub(crate) struct CpuStream<'a> {
     pub stats: CpuStats,
     /// Where to count the bytes of each page decoded.
     pub progress: Progress,
-    /// The source bytes are a read-only file map: release decoded pages.
-    mapped: bool,
     /// Symbol lookups of this CPU's addresses.
     syms: SymCache,
 }
@@ -158,16 +157,15 @@ impl<'a> CpuStream<'a> {
             pending: None,
             stats: CpuStats::default(),
             progress: Progress::default(),
-            mapped: false,
             syms: SymCache::default(),
         }
     }
 
     /// Release decoded pages of a memory-mapped file as the stream goes.
     pub fn set_mapped(&mut self, mapped: bool) {
-        self.mapped = mapped;
-        if let PageSource::Chunked(z) = &mut self.source {
-            z.set_mapped(mapped);
+        match &mut self.source {
+            PageSource::Plain { release, .. } => release.set_mapped(mapped),
+            PageSource::Chunked(z) => z.set_mapped(mapped),
         }
     }
 
@@ -221,12 +219,9 @@ impl<'a> CpuStream<'a> {
                     data,
                     base,
                     pos,
-                    released,
+                    release,
                 } => {
-                    if *pos - *released >= super::release::STEP {
-                        super::release::release(self.mapped, data, *released, *pos);
-                        *released = *pos;
-                    }
+                    release.consumed(data, *pos);
                     let page = &data[*pos..*pos + len];
                     let at = *base + *pos as u64;
                     *pos += len;
