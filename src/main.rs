@@ -20,6 +20,9 @@ use args::{
 };
 use ui::Ui;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     remove_temporaries_on_interrupt();

@@ -15,6 +15,9 @@ use crate::atomic::AtomicFile;
 use crate::error::{Error, ErrorKind};
 use crate::event::{Event, EventSink, IrqFlags, TraceInfo};
 
+mod batch;
+use batch::Batch;
+
 /// Rows per row group.
 pub const BATCH_ROWS: usize = 1 << 18;
 
@@ -49,117 +52,6 @@ pub fn schema() -> Schema {
     ])
 }
 
-/// A string column of one batch: the bytes in one arena, no allocation per row.
-#[derive(Default)]
-struct Strings {
-    bytes: String,
-    /// Per row: (start, end) into `bytes`, or `None` for null.
-    spans: Vec<Option<(u32, u32)>>,
-}
-
-impl Strings {
-    fn push(&mut self, v: Option<&str>) {
-        self.spans.push(v.map(|v| {
-            let start = self.bytes.len() as u32;
-            self.bytes.push_str(v);
-            (start, self.bytes.len() as u32)
-        }));
-    }
-
-    fn column(&self, name: &str) -> Column {
-        let values: Vec<Option<&str>> = self
-            .spans
-            .iter()
-            .map(|s| s.map(|(a, b)| &self.bytes[a as usize..b as usize]))
-            .collect();
-        Column::new(name.into(), values)
-    }
-}
-
-/// One batch of rows being accumulated.
-#[derive(Default)]
-struct Columns {
-    ts: Vec<i64>,
-    cpu: Vec<u32>,
-    pid: Vec<i32>,
-    tgid: Vec<Option<i32>>,
-    comm: Strings,
-    event: Strings,
-    function: Strings,
-    parent: Strings,
-    module: Strings,
-    ip: Vec<Option<u64>>,
-    parent_ip: Vec<Option<u64>>,
-    flags: Vec<Option<IrqFlags>>,
-    preempt: Vec<Option<u32>>,
-    info: Strings,
-    depth: Vec<Option<u32>>,
-    calltime: Vec<Option<u64>>,
-    rettime: Vec<Option<u64>>,
-    repeats: Vec<Option<u32>>,
-}
-
-impl Columns {
-    fn push(&mut self, e: &Event<'_>) {
-        self.ts.push(e.ts_ns);
-        self.cpu.push(e.cpu);
-        self.pid.push(e.pid);
-        self.tgid.push(e.tgid);
-        self.comm.push(Some(e.comm));
-        self.event.push(Some(e.event));
-        self.function.push(e.function);
-        self.parent.push(e.parent);
-        self.module.push(e.module);
-        self.ip.push(e.ip);
-        self.parent_ip.push(e.parent_ip);
-        self.flags.push(e.flags);
-        self.preempt.push(e.preempt_depth.map(u32::from));
-        self.info.push(e.info);
-        self.depth.push(e.depth);
-        self.calltime.push(e.calltime);
-        self.rettime.push(e.rettime);
-        self.repeats.push(e.repeats);
-    }
-
-    fn len(&self) -> usize {
-        self.ts.len()
-    }
-
-    /// Move the batch into a DataFrame, leaving the builder empty.
-    fn take_frame(&mut self) -> PolarsResult<DataFrame> {
-        use col::*;
-        let c = std::mem::take(self);
-        let n = c.ts.len();
-        let flag = |f: fn(&IrqFlags) -> bool| -> Vec<Option<bool>> {
-            c.flags.iter().map(|x| x.as_ref().map(f)).collect()
-        };
-        let columns = vec![
-            Column::new(TS_NS.into(), c.ts),
-            Column::new(CPU.into(), c.cpu),
-            Column::new(PID.into(), c.pid),
-            Column::new(TGID.into(), c.tgid),
-            c.comm.column(COMM),
-            c.event.column(EVENT),
-            c.function.column(FUNCTION),
-            c.parent.column(PARENT),
-            c.module.column(MODULE),
-            Column::new(IP.into(), c.ip),
-            Column::new(PARENT_IP.into(), c.parent_ip),
-            Column::new(IRQS_OFF.into(), flag(|f| f.irqs_off)),
-            Column::new(HARDIRQ.into(), flag(|f| f.hardirq)),
-            Column::new(SOFTIRQ.into(), flag(|f| f.softirq)),
-            Column::new(NMI.into(), flag(|f| f.nmi)),
-            Column::new(PREEMPT_DEPTH.into(), c.preempt),
-            c.info.column(INFO),
-            Column::new(DEPTH.into(), c.depth),
-            Column::new(CALLTIME.into(), c.calltime),
-            Column::new(RETTIME.into(), c.rettime),
-            Column::new(REPEATS.into(), c.repeats),
-        ];
-        DataFrame::new(n, columns)
-    }
-}
-
 /// Column encodings: what polars would choose (dictionary, falling back to
 /// plain), except `ts_ns`, whose nondecreasing values `DELTA_BINARY_PACKED`
 /// stores in about 80 % of the bytes (two thirds of the file; see
@@ -178,9 +70,13 @@ fn encodings(schema: &polars::prelude::ArrowSchema) -> Vec<Vec<write::Encoding>>
         .collect()
 }
 
-/// Encode `df` (one chunk per row group) with [`encodings`], columns in
-/// parallel, and append the row groups to the file.
-fn write_row_groups(writer: &BatchedWriter<File>, df: &DataFrame) -> PolarsResult<()> {
+/// Encode one row group (`arrays` in schema order, `rows` long) with
+/// [`encodings`], columns in parallel, and append it to the file.
+fn write_row_group(
+    writer: &BatchedWriter<File>,
+    rows: u64,
+    arrays: Vec<Box<dyn polars_arrow::array::Array>>,
+) -> PolarsResult<()> {
     use polars_parquet::parquet::error::ParquetError;
     use polars_parquet::write::FallibleStreamingIterator;
     use rayon::prelude::*;
@@ -192,26 +88,21 @@ fn write_row_groups(writer: &BatchedWriter<File>, df: &DataFrame) -> PolarsResul
     let options = w.options();
     let fields = w.parquet_schema().fields().to_vec();
     let encodings = encodings(w.schema());
-    for chunk in df.iter_chunks(CompatLevel::newest(), false) {
-        let rows = chunk.len() as u64;
-        let arrays = chunk.into_arrays();
-        let columns = arrays
-            .par_iter()
-            .zip(fields.par_iter())
-            .zip(encodings.par_iter())
-            .map(|((array, field), encoding)| {
-                write::array_to_columns(array, field.clone(), options, encoding)
-            })
-            .collect::<PolarsResult<Vec<_>>>()?;
-        let row_group = write::DynIter::new(columns.into_iter().flatten().map(move |pages| {
-            let pages = pages.map(|page| page.map_err(|e| ParquetError::OutOfSpec(e.to_string())));
-            let compressed = write::Compressor::new(pages, options.compression, Vec::new())
-                .map_err(|e| polars_err!(ComputeError: "{e}"));
-            Ok(write::DynStreamingIterator::new(compressed))
-        }));
-        w.write(rows, row_group)?;
-    }
-    Ok(())
+    let columns = arrays
+        .par_iter()
+        .zip(fields.par_iter())
+        .zip(encodings.par_iter())
+        .map(|((array, field), encoding)| {
+            write::array_to_columns(array, field.clone(), options, encoding)
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    let row_group = write::DynIter::new(columns.into_iter().flatten().map(move |pages| {
+        let pages = pages.map(|page| page.map_err(|e| ParquetError::OutOfSpec(e.to_string())));
+        let compressed = write::Compressor::new(pages, options.compression, Vec::new())
+            .map_err(|e| polars_err!(ComputeError: "{e}"));
+        Ok(write::DynStreamingIterator::new(compressed))
+    }));
+    w.write(rows, row_group)
 }
 
 /// Streams events into a Parquet file; the file appears at its final path
@@ -220,7 +111,7 @@ pub struct EventsWriter {
     path: PathBuf,
     out: AtomicFile,
     writer: BatchedWriter<File>,
-    batch: Columns,
+    batch: Batch,
     rows: u64,
 }
 
@@ -246,20 +137,18 @@ impl EventsWriter {
             path: path.to_path_buf(),
             out,
             writer,
-            batch: Columns::default(),
+            batch: Batch::with_capacity(BATCH_ROWS),
             rows: 0,
         })
     }
 
     fn flush_batch(&mut self) -> Result<(), Error> {
-        if self.batch.len() == 0 {
+        let rows = self.batch.len() as u64;
+        if rows == 0 {
             return Ok(());
         }
-        let df = self
-            .batch
-            .take_frame()
-            .map_err(|e| Error::parquet(&self.path, e))?;
-        write_row_groups(&self.writer, &df).map_err(|e| Error::parquet(&self.path, e))
+        let arrays = self.batch.take_arrays();
+        write_row_group(&self.writer, rows, arrays).map_err(|e| Error::parquet(&self.path, e))
     }
 
     /// Write the last batch and the footer with `info` as key-value metadata,

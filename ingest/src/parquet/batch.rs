@@ -1,0 +1,322 @@
+//! One row group of the events file being accumulated, column by column,
+//! straight into Arrow arrays.
+//!
+//! Names (comm, event, function, parent, module) and addresses (ip,
+//! parent ip) repeat from a small set, so they are dictionary-encoded here as
+//! each event arrives: one hash lookup per value (none when it equals the
+//! previous row's), and the row group's dictionary array goes to the Parquet
+//! encoder as it is. Letting polars do it cost a cardinality estimate, a
+//! string copy into a view array and a second hash per value (docs/performance.md).
+//! The Parquet file is the same either way: dictionary pages of the values in
+//! first-seen order, keys RLE/bit-packed, the `String`/`UInt64` logical types.
+//!
+//! The builder's vectors are reserved for a whole row group once and handed
+//! to Arrow without copying.
+
+use std::mem;
+
+use polars_arrow::array::{
+    Array, BooleanArray, DictionaryArray, MutableBinaryViewArray, PrimitiveArray,
+};
+use polars_arrow::bitmap::MutableBitmap;
+use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+use polars_arrow::types::NativeType;
+use rustc_hash::FxHashMap;
+
+use crate::event::{Event, IrqFlags};
+
+/// An optional primitive column: values (zero where null) and validity.
+struct Opt<T> {
+    values: Vec<T>,
+    valid: MutableBitmap,
+}
+
+impl<T: NativeType + Default> Opt<T> {
+    fn with_capacity(n: usize) -> Self {
+        Opt {
+            values: Vec::with_capacity(n),
+            valid: MutableBitmap::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, v: Option<T>) {
+        self.values.push(v.unwrap_or_default());
+        self.valid.push(v.is_some());
+    }
+
+    fn take(&mut self, dtype: ArrowDataType, n: usize) -> Box<dyn Array> {
+        let values = mem::replace(&mut self.values, Vec::with_capacity(n));
+        let valid = mem::replace(&mut self.valid, MutableBitmap::with_capacity(n));
+        PrimitiveArray::new(dtype, values.into(), Some(valid.into())).boxed()
+    }
+}
+
+/// Dictionary keys of one column: `u32` per row, with validity.
+struct Keys {
+    keys: Vec<u32>,
+    valid: MutableBitmap,
+    /// Key of the previous non-null row, to skip the lookup on runs.
+    last: Option<u32>,
+}
+
+impl Keys {
+    fn with_capacity(n: usize) -> Self {
+        Keys {
+            keys: Vec::with_capacity(n),
+            valid: MutableBitmap::with_capacity(n),
+            last: None,
+        }
+    }
+
+    fn push(&mut self, key: Option<u32>) {
+        self.keys.push(key.unwrap_or(0));
+        self.valid.push(key.is_some());
+        if key.is_some() {
+            self.last = key;
+        }
+    }
+
+    fn take(&mut self, n: usize) -> PrimitiveArray<u32> {
+        self.last = None;
+        let keys = mem::replace(&mut self.keys, Vec::with_capacity(n));
+        let valid = mem::replace(&mut self.valid, MutableBitmap::with_capacity(n));
+        PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), Some(valid.into()))
+    }
+}
+
+/// A dictionary-encoded string column.
+struct DictStr {
+    keys: Keys,
+    values: Vec<Box<str>>,
+    index: FxHashMap<Box<str>, u32>,
+}
+
+impl DictStr {
+    fn with_capacity(n: usize) -> Self {
+        DictStr {
+            keys: Keys::with_capacity(n),
+            values: Vec::new(),
+            index: FxHashMap::default(),
+        }
+    }
+
+    fn push(&mut self, v: Option<&str>) {
+        let key = v.map(|s| match self.keys.last {
+            Some(k) if *self.values[k as usize] == *s => k,
+            _ => match self.index.get(s) {
+                Some(&k) => k,
+                None => {
+                    let k = self.values.len() as u32;
+                    self.values.push(s.into());
+                    self.index.insert(s.into(), k);
+                    k
+                }
+            },
+        });
+        self.keys.push(key);
+    }
+
+    fn take(&mut self, n: usize) -> Box<dyn Array> {
+        let mut values = MutableBinaryViewArray::<str>::with_capacity(self.values.len());
+        for v in self.values.drain(..) {
+            values.push_value(&*v);
+        }
+        self.index.clear();
+        let dtype = ArrowDataType::Dictionary(
+            IntegerType::UInt32,
+            Box::new(ArrowDataType::Utf8View),
+            false,
+        );
+        let values: polars_arrow::array::Utf8ViewArray = values.into();
+        // Every key was handed out by `push` for a value it stored.
+        DictionaryArray::try_new(dtype, self.keys.take(n), values.boxed())
+            .expect("dictionary keys index their own values")
+            .boxed()
+    }
+}
+
+/// A dictionary-encoded `u64` column (addresses).
+struct DictU64 {
+    keys: Keys,
+    values: Vec<u64>,
+    index: FxHashMap<u64, u32>,
+}
+
+impl DictU64 {
+    fn with_capacity(n: usize) -> Self {
+        DictU64 {
+            keys: Keys::with_capacity(n),
+            values: Vec::new(),
+            index: FxHashMap::default(),
+        }
+    }
+
+    fn push(&mut self, v: Option<u64>) {
+        let key = v.map(|x| match self.keys.last {
+            Some(k) if self.values[k as usize] == x => k,
+            _ => *self.index.entry(x).or_insert_with(|| {
+                self.values.push(x);
+                (self.values.len() - 1) as u32
+            }),
+        });
+        self.keys.push(key);
+    }
+
+    fn take(&mut self, n: usize) -> Box<dyn Array> {
+        self.index.clear();
+        let values = PrimitiveArray::<u64>::from_vec(mem::take(&mut self.values));
+        let dtype =
+            ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::UInt64), false);
+        DictionaryArray::try_new(dtype, self.keys.take(n), values.boxed())
+            .expect("dictionary keys index their own values")
+            .boxed()
+    }
+}
+
+/// The interrupt flags as four boolean columns sharing one validity.
+struct Flags {
+    bits: [MutableBitmap; 4],
+    valid: MutableBitmap,
+}
+
+impl Flags {
+    fn with_capacity(n: usize) -> Self {
+        Flags {
+            bits: std::array::from_fn(|_| MutableBitmap::with_capacity(n)),
+            valid: MutableBitmap::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, f: Option<IrqFlags>) {
+        let f = f.as_ref();
+        self.valid.push(f.is_some());
+        let get = |g: fn(&IrqFlags) -> bool| f.is_some_and(g);
+        self.bits[0].push(get(|f| f.irqs_off));
+        self.bits[1].push(get(|f| f.hardirq));
+        self.bits[2].push(get(|f| f.softirq));
+        self.bits[3].push(get(|f| f.nmi));
+    }
+
+    fn take(&mut self, n: usize) -> [Box<dyn Array>; 4] {
+        let valid = mem::replace(&mut self.valid, MutableBitmap::with_capacity(n)).freeze();
+        std::array::from_fn(|i| {
+            let bits = mem::replace(&mut self.bits[i], MutableBitmap::with_capacity(n));
+            BooleanArray::new(ArrowDataType::Boolean, bits.into(), Some(valid.clone())).boxed()
+        })
+    }
+}
+
+/// A required primitive column as an array, leaving an empty vector of
+/// capacity `n` in its place.
+fn take_values<T: NativeType>(v: &mut Vec<T>, n: usize) -> Box<dyn Array> {
+    PrimitiveArray::from_vec(mem::replace(v, Vec::with_capacity(n))).boxed()
+}
+
+/// One row group of events, column by column.
+pub(super) struct Batch {
+    capacity: usize,
+    ts: Vec<i64>,
+    cpu: Vec<u32>,
+    pid: Vec<i32>,
+    tgid: Opt<i32>,
+    comm: DictStr,
+    event: DictStr,
+    function: DictStr,
+    parent: DictStr,
+    module: DictStr,
+    ip: DictU64,
+    parent_ip: DictU64,
+    flags: Flags,
+    preempt: Opt<u32>,
+    /// Event bodies are mostly unique; polars picks dictionary or plain.
+    info: MutableBinaryViewArray<str>,
+    depth: Opt<u32>,
+    calltime: Opt<u64>,
+    rettime: Opt<u64>,
+    repeats: Opt<u32>,
+}
+
+impl Batch {
+    /// A builder for row groups of up to `n` rows.
+    pub(super) fn with_capacity(n: usize) -> Batch {
+        Batch {
+            capacity: n,
+            ts: Vec::with_capacity(n),
+            cpu: Vec::with_capacity(n),
+            pid: Vec::with_capacity(n),
+            tgid: Opt::with_capacity(n),
+            comm: DictStr::with_capacity(n),
+            event: DictStr::with_capacity(n),
+            function: DictStr::with_capacity(n),
+            parent: DictStr::with_capacity(n),
+            module: DictStr::with_capacity(n),
+            ip: DictU64::with_capacity(n),
+            parent_ip: DictU64::with_capacity(n),
+            flags: Flags::with_capacity(n),
+            preempt: Opt::with_capacity(n),
+            info: MutableBinaryViewArray::with_capacity(0),
+            depth: Opt::with_capacity(n),
+            calltime: Opt::with_capacity(n),
+            rettime: Opt::with_capacity(n),
+            repeats: Opt::with_capacity(n),
+        }
+    }
+
+    pub(super) fn push(&mut self, e: &Event<'_>) {
+        self.ts.push(e.ts_ns);
+        self.cpu.push(e.cpu);
+        self.pid.push(e.pid);
+        self.tgid.push(e.tgid);
+        self.comm.push(Some(e.comm));
+        self.event.push(Some(e.event));
+        self.function.push(e.function);
+        self.parent.push(e.parent);
+        self.module.push(e.module);
+        self.ip.push(e.ip);
+        self.parent_ip.push(e.parent_ip);
+        self.flags.push(e.flags);
+        self.preempt.push(e.preempt_depth.map(u32::from));
+        self.info.push(e.info);
+        self.depth.push(e.depth);
+        self.calltime.push(e.calltime);
+        self.rettime.push(e.rettime);
+        self.repeats.push(e.repeats);
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    /// The rows so far as one array per column of [`super::schema`], in its
+    /// order, leaving the builder empty.
+    pub(super) fn take_arrays(&mut self) -> Vec<Box<dyn Array>> {
+        use ArrowDataType as T;
+        let n = self.capacity;
+        let [irqs_off, hardirq, softirq, nmi] = self.flags.take(n);
+        let info = mem::replace(&mut self.info, MutableBinaryViewArray::with_capacity(0));
+        let info: polars_arrow::array::Utf8ViewArray = info.into();
+        vec![
+            take_values(&mut self.ts, n),
+            take_values(&mut self.cpu, n),
+            take_values(&mut self.pid, n),
+            self.tgid.take(T::Int32, n),
+            self.comm.take(n),
+            self.event.take(n),
+            self.function.take(n),
+            self.parent.take(n),
+            self.module.take(n),
+            self.ip.take(n),
+            self.parent_ip.take(n),
+            irqs_off,
+            hardirq,
+            softirq,
+            nmi,
+            self.preempt.take(T::UInt32, n),
+            info.boxed(),
+            self.depth.take(T::UInt32, n),
+            self.calltime.take(T::UInt64, n),
+            self.rettime.take(T::UInt64, n),
+            self.repeats.take(T::UInt32, n),
+        ]
+    }
+}
