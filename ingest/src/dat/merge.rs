@@ -6,7 +6,8 @@
 //! smallest timestamp, the lowest CPU on ties (`tracecmd_peek_next_data` uses
 //! a strict `<` while scanning CPUs upwards). Within a CPU the ring order is
 //! kept even when timestamps go backwards. A min-heap on (timestamp, CPU)
-//! gives the same order.
+//! gives the same order; a CPU whose records keep coming before every other
+//! CPU's next one is emitted as a run, without a heap operation per record.
 //!
 //! Each CPU is decoded on its own thread (unless asked not to) and sends
 //! batches through a bounded channel, so memory stays flat and the output is
@@ -140,37 +141,45 @@ fn merge(
     }
     while let Some(Reverse((_, _, i))) = heap.pop() {
         let (buffer, cpu) = cpus[i];
-        let Some(head) = heads[i].as_mut() else {
-            continue;
-        };
-        let rec = head.batch.recs[head.pos];
-        if several_buffers {
-            sink.buffer(buffer as usize)
-                .map_err(|e| e.with_path(path))?;
-        }
-        if let Some(&(at, count)) = head.batch.missed.get(head.missed) {
-            if at == head.pos {
-                head.missed += 1;
-                sink.lost(cpu, count).map_err(|e| e.with_path(path))?;
+        // This source stays first while its records come before the next
+        // source's head: emit that run without going through the heap.
+        let next = heap.peek().map(|Reverse(k)| (k.0, k.1));
+        while let Some(head) = heads[i].as_mut() {
+            let rec = head.batch.recs[head.pos];
+            if several_buffers {
+                sink.buffer(buffer as usize)
+                    .map_err(|e| e.with_path(path))?;
             }
-        }
-        emit(
-            meta,
-            cpu,
-            &rec,
-            &head.batch.text,
-            &mut scratch,
-            &mut out,
-            sink,
-        )
-        .map_err(|e| e.with_path(path))?;
-        head.pos += 1;
-        if let Some(r) = head.batch.recs.get(head.pos) {
-            heap.push(Reverse((r.ts, cpus[i], i)));
-        } else {
-            heads[i] = None;
-            fill(i, &cpus, &mut sources, &mut heads, &mut heap, &mut out)
-                .map_err(|f| f.into_error(path))?;
+            if let Some(&(at, count)) = head.batch.missed.get(head.missed) {
+                if at == head.pos {
+                    head.missed += 1;
+                    sink.lost(cpu, count).map_err(|e| e.with_path(path))?;
+                }
+            }
+            emit(
+                meta,
+                cpu,
+                &rec,
+                &head.batch.text,
+                &mut scratch,
+                &mut out,
+                sink,
+            )
+            .map_err(|e| e.with_path(path))?;
+            head.pos += 1;
+            match head.batch.recs.get(head.pos) {
+                Some(r) if next.is_none_or(|n| (r.ts, cpus[i]) < n) => {}
+                Some(r) => {
+                    heap.push(Reverse((r.ts, cpus[i], i)));
+                    break;
+                }
+                None => {
+                    heads[i] = None;
+                    fill(i, &cpus, &mut sources, &mut heads, &mut heap, &mut out)
+                        .map_err(|f| f.into_error(path))?;
+                    break;
+                }
+            }
         }
     }
     out.cpus.sort_by_key(|c| c.0);

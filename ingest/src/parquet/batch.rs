@@ -45,7 +45,7 @@ impl<T: NativeType + Default> Opt<T> {
     }
 
     fn take(&mut self, dtype: ArrowDataType, n: usize) -> Box<dyn Array> {
-        let values = mem::replace(&mut self.values, Vec::with_capacity(n));
+        let values = mem::take(&mut self.values);
         let valid = mem::replace(&mut self.valid, MutableBitmap::with_capacity(n));
         PrimitiveArray::new(dtype, values.into(), Some(valid.into())).boxed()
     }
@@ -78,7 +78,7 @@ impl Keys {
 
     fn take(&mut self, n: usize) -> PrimitiveArray<u32> {
         self.last = None;
-        let keys = mem::replace(&mut self.keys, Vec::with_capacity(n));
+        let keys = mem::take(&mut self.keys);
         let valid = mem::replace(&mut self.valid, MutableBitmap::with_capacity(n));
         PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), Some(valid.into()))
     }
@@ -208,8 +208,36 @@ impl Flags {
 
 /// A required primitive column as an array, leaving an empty vector of
 /// capacity `n` in its place.
-fn take_values<T: NativeType>(v: &mut Vec<T>, n: usize) -> Box<dyn Array> {
-    PrimitiveArray::from_vec(mem::replace(v, Vec::with_capacity(n))).boxed()
+fn take_values<T: NativeType>(v: &mut Vec<T>) -> Box<dyn Array> {
+    PrimitiveArray::from_vec(mem::take(v)).boxed()
+}
+
+/// Put back into `slot` the values vector of `array` (a primitive array, or
+/// the keys of a dictionary array), emptied, if nothing else holds it any
+/// more; else a new vector of capacity `n`. Refilling the same memory row
+/// group after row group spares faulting in fresh pages for every one.
+fn refill<T: NativeType>(slot: &mut Vec<T>, array: Option<Box<dyn Array>>, n: usize) {
+    let reclaimed = array.and_then(|array| {
+        let any = array.as_any();
+        let values = match any.downcast_ref::<PrimitiveArray<T>>() {
+            Some(p) => p.clone(),
+            None => any
+                .downcast_ref::<DictionaryArray<u32>>()?
+                .keys()
+                .as_any()
+                .downcast_ref::<PrimitiveArray<T>>()?
+                .clone(),
+        };
+        drop(array);
+        values.into_inner().1.into_mut().right()
+    });
+    *slot = match reclaimed {
+        Some(mut v) => {
+            v.clear();
+            v
+        }
+        None => Vec::with_capacity(n),
+    };
 }
 
 /// One row group of events, column by column.
@@ -254,7 +282,7 @@ impl Batch {
             parent_ip: DictU64::with_capacity(n),
             flags: Flags::with_capacity(n),
             preempt: Opt::with_capacity(n),
-            info: MutableBinaryViewArray::with_capacity(0),
+            info: MutableBinaryViewArray::with_capacity(n),
             depth: Opt::with_capacity(n),
             calltime: Opt::with_capacity(n),
             rettime: Opt::with_capacity(n),
@@ -287,18 +315,47 @@ impl Batch {
         self.ts.len()
     }
 
+    /// Give back the arrays of [`Batch::take_arrays`] once written, so that
+    /// the next row group reuses their memory.
+    pub(super) fn recycle(&mut self, arrays: Vec<Box<dyn Array>>) {
+        let n = self.capacity;
+        let mut a = arrays.into_iter();
+        refill(&mut self.ts, a.next(), n);
+        refill(&mut self.cpu, a.next(), n);
+        refill(&mut self.pid, a.next(), n);
+        refill(&mut self.tgid.values, a.next(), n);
+        for d in [
+            &mut self.comm,
+            &mut self.event,
+            &mut self.function,
+            &mut self.parent,
+            &mut self.module,
+        ] {
+            refill(&mut d.keys.keys, a.next(), n);
+        }
+        refill(&mut self.ip.keys.keys, a.next(), n);
+        refill(&mut self.parent_ip.keys.keys, a.next(), n);
+        let _flags = (a.next(), a.next(), a.next(), a.next());
+        refill(&mut self.preempt.values, a.next(), n);
+        let _info = a.next();
+        refill(&mut self.depth.values, a.next(), n);
+        refill(&mut self.calltime.values, a.next(), n);
+        refill(&mut self.rettime.values, a.next(), n);
+        refill(&mut self.repeats.values, a.next(), n);
+    }
+
     /// The rows so far as one array per column of [`super::schema`], in its
-    /// order, leaving the builder empty.
+    /// order, leaving the builder empty until [`Batch::recycle`].
     pub(super) fn take_arrays(&mut self) -> Vec<Box<dyn Array>> {
         use ArrowDataType as T;
         let n = self.capacity;
         let [irqs_off, hardirq, softirq, nmi] = self.flags.take(n);
-        let info = mem::replace(&mut self.info, MutableBinaryViewArray::with_capacity(0));
+        let info = mem::replace(&mut self.info, MutableBinaryViewArray::with_capacity(n));
         let info: polars_arrow::array::Utf8ViewArray = info.into();
         vec![
-            take_values(&mut self.ts, n),
-            take_values(&mut self.cpu, n),
-            take_values(&mut self.pid, n),
+            take_values(&mut self.ts),
+            take_values(&mut self.cpu),
+            take_values(&mut self.pid),
             self.tgid.take(T::Int32, n),
             self.comm.take(n),
             self.event.take(n),

@@ -75,7 +75,7 @@ fn encodings(schema: &polars::prelude::ArrowSchema) -> Vec<Vec<write::Encoding>>
 fn write_row_group(
     writer: &BatchedWriter<File>,
     rows: u64,
-    arrays: Vec<Box<dyn polars_arrow::array::Array>>,
+    arrays: &[Box<dyn polars_arrow::array::Array>],
 ) -> PolarsResult<()> {
     use polars_parquet::parquet::error::ParquetError;
     use polars_parquet::write::FallibleStreamingIterator;
@@ -148,7 +148,9 @@ impl EventsWriter {
             return Ok(());
         }
         let arrays = self.batch.take_arrays();
-        write_row_group(&self.writer, rows, arrays).map_err(|e| Error::parquet(&self.path, e))
+        write_row_group(&self.writer, rows, &arrays).map_err(|e| Error::parquet(&self.path, e))?;
+        self.batch.recycle(arrays);
+        Ok(())
     }
 
     /// Write the last batch and the footer with `info` as key-value metadata,
