@@ -100,6 +100,46 @@ fn dump_equals_trace_cmd_report_on_fixtures() {
     }
 }
 
+/// Every column `hap dump` prints survives trace.dat → events Parquet: the
+/// dump of the Parquet equals the dump of the trace.dat, which the tests
+/// above hold equal to `trace-cmd report` (real fixtures, and the synthetic
+/// function_graph files for depth, call and return times). Files with loss
+/// notices or several buffers are left out: the events file keeps per-CPU
+/// loss totals and one buffer (docs/formats.md).
+#[test]
+fn dump_of_the_events_parquet_equals_dump_of_the_trace_dat() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut files = dat_fixtures();
+    files.push(synthetic("v7-le-64-zstd-graph"));
+    files.push(synthetic("v6-be-32-plain-graph"));
+    let expected_lines = [17311, 17311, 15108, 7, 7];
+    for (f, n) in files.iter().zip(expected_lines) {
+        let out = tmp.path().join("e.parquet");
+        hap_ok(&[
+            "-q",
+            "ingest",
+            f.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        for args in [&[][..], &["--ns", "--parent"][..]] {
+            let dump = |p: &Path| {
+                let mut a = vec!["dump"];
+                a.extend_from_slice(args);
+                a.push(p.to_str().unwrap());
+                hap_ok(&a)
+            };
+            let (dat, parquet) = (dump(f), dump(&out));
+            assert_eq!(dat.lines().count(), n, "{}", f.display());
+            assert!(
+                dat == parquet,
+                "{} {args:?}: the events Parquet dumps differently",
+                f.display()
+            );
+        }
+    }
+}
+
 /// The synthetic files of every layout (v6/v7, little/big endian, 64/32-bit
 /// kernel, plain/zstd/zlib), written by the test-only writer in
 /// ingest/src/dat/tests.rs, with a page that lost 7 events.
