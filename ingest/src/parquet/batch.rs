@@ -10,8 +10,9 @@
 //! The Parquet file is the same either way: dictionary pages of the values in
 //! first-seen order, keys RLE/bit-packed, the `String`/`UInt64` logical types.
 //!
-//! The builder's vectors are reserved for a whole row group once and handed
-//! to Arrow without copying.
+//! The builder's vectors are reserved for a whole row group, handed to Arrow
+//! without copying, and taken back once the row group is written
+//! ([`Batch::recycle`]), so every row group fills the same memory.
 
 use std::mem;
 
@@ -206,8 +207,8 @@ impl Flags {
     }
 }
 
-/// A required primitive column as an array, leaving an empty vector of
-/// capacity `n` in its place.
+/// A required primitive column as an array, leaving an empty vector in its
+/// place (its memory comes back through [`refill`]).
 fn take_values<T: NativeType>(v: &mut Vec<T>) -> Box<dyn Array> {
     PrimitiveArray::from_vec(mem::take(v)).boxed()
 }
