@@ -36,8 +36,29 @@ fn no_transparent_huge_pages() {
     unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
 }
 
+/// mimalloc's `mi_option_purge_delay` (version 3, the crate's default).
+const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+
+unsafe extern "C" {
+    /// Set a mimalloc option (linked in by the `mimalloc` crate).
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// Have mimalloc give freed pages back to the kernel at once instead of
+/// 10 ms later (1 s for whole arenas). Ingest frees a row group's encoded
+/// pages, compressed buffers and zstd contexts on worker threads many times
+/// a second; with the delay, each thread kept tens of MB that the next row
+/// group did not reuse. Immediate purging lowered ingest's peak from about
+/// 130 to 87 MB at no cost in time (docs/performance.md).
+fn return_freed_memory_at_once() {
+    // SAFETY: sets one integer option of the allocator, which is thread-safe
+    // and valid at any time; purge_delay is read each time pages are freed.
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+}
+
 fn main() -> ExitCode {
     no_transparent_huge_pages();
+    return_freed_memory_at_once();
     let cli = Cli::parse();
     remove_temporaries_on_interrupt();
     let ui = Ui::new(cli.quiet, cli.json);

@@ -15,7 +15,10 @@ use crate::atomic::AtomicFile;
 use crate::error::{Error, ErrorKind};
 use crate::event::{Event, EventSink, IrqFlags, TraceInfo};
 
+mod background;
 mod batch;
+mod file;
+use background::Background;
 use batch::Batch;
 
 /// Rows per row group.
@@ -70,47 +73,13 @@ fn encodings(schema: &polars::prelude::ArrowSchema) -> Vec<Vec<write::Encoding>>
         .collect()
 }
 
-/// Encode one row group (`arrays` in schema order, `rows` long) with
-/// [`encodings`], columns in parallel, and append it to the file.
-fn write_row_group(
-    writer: &BatchedWriter<File>,
-    rows: u64,
-    arrays: &[Box<dyn polars_arrow::array::Array>],
-) -> PolarsResult<()> {
-    use polars_parquet::parquet::error::ParquetError;
-    use polars_parquet::write::FallibleStreamingIterator;
-    use rayon::prelude::*;
-
-    let mut w = writer
-        .get_writer()
-        .lock()
-        .map_err(|_| polars_err!(ComputeError: "Parquet writer lock poisoned"))?;
-    let options = w.options();
-    let fields = w.parquet_schema().fields().to_vec();
-    let encodings = encodings(w.schema());
-    let columns = arrays
-        .par_iter()
-        .zip(fields.par_iter())
-        .zip(encodings.par_iter())
-        .map(|((array, field), encoding)| {
-            write::array_to_columns(array, field.clone(), options, encoding)
-        })
-        .collect::<PolarsResult<Vec<_>>>()?;
-    let row_group = write::DynIter::new(columns.into_iter().flatten().map(move |pages| {
-        let pages = pages.map(|page| page.map_err(|e| ParquetError::OutOfSpec(e.to_string())));
-        let compressed = write::Compressor::new(pages, options.compression, Vec::new())
-            .map_err(|e| polars_err!(ComputeError: "{e}"));
-        Ok(write::DynStreamingIterator::new(compressed))
-    }));
-    w.write(rows, row_group)
-}
-
 /// Streams events into a Parquet file; the file appears at its final path
 /// only after [`EventsWriter::finish`].
 pub struct EventsWriter {
     path: PathBuf,
     out: AtomicFile,
-    writer: BatchedWriter<File>,
+    writer: Background,
+    arrow_schema: ArrowSchema,
     batch: Batch,
     rows: u64,
 }
@@ -129,14 +98,38 @@ impl EventsWriter {
     pub fn create(path: &Path) -> Result<EventsWriter, Error> {
         let out = AtomicFile::create(path).map_err(|e| Error::io(path, e))?;
         let file = out.try_clone().map_err(|e| Error::io(path, e))?;
-        let writer = ParquetWriter::new(file)
-            .with_compression(ParquetCompression::Zstd(None))
-            .batched(&schema())
-            .map_err(|e| Error::parquet(path, e))?;
+        let perr = |e| Error::parquet(path, e);
+        // What polars' ParquetWriter uses by default: zstd at its default
+        // level, statistics (min, max, null count), version 1 pages.
+        let options = write::WriteOptions {
+            statistics: write::StatisticsOptions::default(),
+            compression: write::CompressionOptions::Zstd(None),
+            version: write::Version::V1,
+            data_page_size: None,
+        };
+        let arrow_schema = schema().to_arrow(CompatLevel::newest());
+        let parquet_schema = write::to_parquet_schema(&arrow_schema).map_err(perr)?;
+        let fields = parquet_schema.fields().to_vec();
+        let writer = file::FileWriter::new(
+            file,
+            parquet_schema,
+            polars_parquet::parquet::write::WriteOptions {
+                write_statistics: options.has_statistics(),
+                version: options.version,
+            },
+        )
+        .map_err(perr)?;
+        let how = background::Encoding {
+            fields,
+            encodings: encodings(&arrow_schema),
+            options,
+        };
+        let writer = Background::start(writer, how).map_err(|e| Error::io(path, e))?;
         Ok(EventsWriter {
             path: path.to_path_buf(),
             out,
             writer,
+            arrow_schema,
             batch: Batch::with_capacity(BATCH_ROWS),
             rows: 0,
         })
@@ -148,8 +141,11 @@ impl EventsWriter {
             return Ok(());
         }
         let arrays = self.batch.take_arrays();
-        write_row_group(&self.writer, rows, &arrays).map_err(|e| Error::parquet(&self.path, e))?;
-        self.batch.recycle(arrays);
+        let previous = self
+            .writer
+            .write(rows, arrays)
+            .map_err(|e| Error::parquet(&self.path, e))?;
+        self.batch.recycle(previous);
         Ok(())
     }
 
@@ -157,26 +153,22 @@ impl EventsWriter {
     /// then move the file into place. Returns the number of rows written.
     pub fn finish(mut self, info: &TraceInfo) -> Result<u64, Error> {
         self.flush_batch()?;
-        let path = self.path.clone();
-        {
-            let mut w = self
-                .writer
-                .get_writer()
-                .lock()
-                .map_err(|_| Error::parquet(&path, "writer lock poisoned"))?;
-            let mut kv = vec![polars_parquet::write::schema_to_metadata_key(w.schema())];
-            kv.extend(
-                info.to_key_values()
-                    .into_iter()
-                    .map(|(key, value)| KeyValue {
-                        key,
-                        value: Some(value),
-                    }),
-            );
-            w.end(Some(kv)).map_err(|e| Error::parquet(&path, e))?;
-        }
+        // The row group buffers are not needed for the footer.
+        drop(std::mem::replace(&mut self.batch, Batch::with_capacity(0)));
+        let mut kv = vec![write::schema_to_metadata_key(&self.arrow_schema)];
+        kv.extend(
+            info.to_key_values()
+                .into_iter()
+                .map(|(key, value)| KeyValue {
+                    key,
+                    value: Some(value),
+                }),
+        );
+        self.writer
+            .finish(kv)
+            .map_err(|e| Error::parquet(&self.path, e))?;
         let rows = self.rows;
-        self.out.commit().map_err(|e| Error::io(&path, e))?;
+        self.out.commit().map_err(|e| Error::io(&self.path, e))?;
         Ok(rows)
     }
 }

@@ -1,0 +1,148 @@
+//! Row groups encoded, compressed and written on a thread of their own, so
+//! that the column work of one row group overlaps with decoding and
+//! building the next (with the writer on the reading thread, the decoders
+//! stood still for every row group's encoding and one core sat idle for a
+//! quarter of the run, docs/performance.md).
+//!
+//! At most two row groups exist at a time: the one filling and the one being
+//! encoded. The encoded row group's arrays come back to be refilled, so the
+//! same memory serves every row group.
+
+use std::fs::File;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+use polars::prelude::{polars_err, PolarsResult};
+use polars_arrow::array::Array;
+use polars_parquet::write::{self, KeyValue, ParquetType};
+
+use super::file::{self, FileWriter};
+
+type Arrays = Vec<Box<dyn Array>>;
+
+enum Job {
+    RowGroup(u64, Arrays),
+    Finish(Vec<KeyValue>),
+}
+
+/// How the columns are encoded: one Parquet field and encoding per column.
+pub(super) struct Encoding {
+    pub(super) fields: Vec<ParquetType>,
+    pub(super) encodings: Vec<Vec<write::Encoding>>,
+    pub(super) options: write::WriteOptions,
+}
+
+/// Encode and compress one row group (`arrays` in schema order), one column
+/// per task.
+fn encode_row_group(arrays: &[Box<dyn Array>], how: &Encoding) -> PolarsResult<Vec<file::Chunk>> {
+    use rayon::prelude::*;
+
+    arrays
+        .par_iter()
+        .zip(how.fields.par_iter())
+        .zip(how.encodings.par_iter())
+        .map(|((array, field), encoding)| {
+            let mut leaves = write::array_to_columns(array, field.clone(), how.options, encoding)?;
+            match (leaves.pop(), leaves.is_empty()) {
+                (Some(pages), true) => file::encode_chunk(pages, how.options.compression),
+                _ => Err(polars_err!(ComputeError: "events column {} is not flat", field.name())),
+            }
+        })
+        .collect()
+}
+
+fn run(
+    jobs: Receiver<Job>,
+    done: SyncSender<Arrays>,
+    mut writer: FileWriter<File>,
+    how: Encoding,
+) -> PolarsResult<u64> {
+    for job in jobs {
+        match job {
+            Job::RowGroup(rows, arrays) => {
+                let chunks = encode_row_group(&arrays, &how)?;
+                // The reading thread may have stopped; then nothing is reused.
+                let _ = done.send(arrays);
+                writer.write_row_group(rows, chunks)?;
+            }
+            Job::Finish(key_value) => return writer.finish(key_value),
+        }
+    }
+    Err(polars_err!(ComputeError: "events writer stopped before the footer"))
+}
+
+/// The writing thread, seen from the reading one. Dropped before
+/// [`Background::finish`] (the reading failed), it stops the thread and
+/// waits for it, so no thread outlives the output it was writing.
+pub(super) struct Background {
+    jobs: Option<SyncSender<Job>>,
+    done: Receiver<Arrays>,
+    thread: Option<JoinHandle<PolarsResult<u64>>>,
+    in_flight: bool,
+}
+
+impl Background {
+    pub(super) fn start(writer: FileWriter<File>, how: Encoding) -> std::io::Result<Background> {
+        let (jobs, job_rx) = sync_channel(1);
+        let (done_tx, done) = sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("hap-parquet".into())
+            .spawn(move || run(job_rx, done_tx, writer, how))?;
+        Ok(Background {
+            jobs: Some(jobs),
+            done,
+            thread: Some(thread),
+            in_flight: false,
+        })
+    }
+
+    /// Why the thread stopped (it only stops early on an error).
+    fn failure(&mut self) -> polars::prelude::PolarsError {
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(Err(e))) => e,
+            Some(Err(_)) => polars_err!(ComputeError: "events writer thread panicked"),
+            _ => polars_err!(ComputeError: "events writer thread stopped"),
+        }
+    }
+
+    /// Hand over a row group of `rows` rows. Returns the arrays of the
+    /// previous row group, once encoded, for reuse (none the first time);
+    /// waits for that encoding to finish.
+    pub(super) fn write(&mut self, rows: u64, arrays: Arrays) -> PolarsResult<Arrays> {
+        let previous = if self.in_flight {
+            self.done.recv().map_err(|_| self.failure())?
+        } else {
+            Vec::new()
+        };
+        self.send(Job::RowGroup(rows, arrays))?;
+        self.in_flight = true;
+        Ok(previous)
+    }
+
+    fn send(&mut self, job: Job) -> PolarsResult<()> {
+        match &self.jobs {
+            Some(jobs) if jobs.send(job).is_ok() => Ok(()),
+            _ => Err(self.failure()),
+        }
+    }
+
+    /// Write the footer after the last row group and wait for the thread.
+    /// Returns the file's size.
+    pub(super) fn finish(mut self, key_value: Vec<KeyValue>) -> PolarsResult<u64> {
+        self.send(Job::Finish(key_value))?;
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            _ => Err(polars_err!(ComputeError: "events writer thread panicked")),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // Without jobs the thread's loop ends after the row group at hand.
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
