@@ -24,7 +24,7 @@ use crate::event::{Event, IrqFlags};
 fn find_colon_space(s: &str) -> Option<usize> {
     let b = s.as_bytes();
     let mut from = 0;
-    while let Some(i) = b[from..].iter().position(|&c| c == b':') {
+    while let Some(i) = memchr::memchr(b':', &b[from..]) {
         let at = from + i;
         if b.get(at + 1) == Some(&b' ') {
             return Some(at);
@@ -34,14 +34,19 @@ fn find_colon_space(s: &str) -> Option<usize> {
     None
 }
 
+/// Byte offset of the first `byte` at or after `from`.
+fn find_byte(s: &str, from: usize, byte: u8) -> Option<usize> {
+    memchr::memchr(byte, &s.as_bytes()[from..]).map(|i| from + i)
+}
+
 /// Byte offset of the last ASCII space or tab.
 fn rfind_space(s: &str) -> Option<usize> {
-    s.as_bytes().iter().rposition(|&c| c == b' ' || c == b'\t')
+    memchr::memrchr2(b' ', b'\t', s.as_bytes())
 }
 
 /// Byte offset of the first ASCII space or tab.
 fn find_space(s: &str) -> Option<usize> {
-    s.as_bytes().iter().position(|&c| c == b' ' || c == b'\t')
+    memchr::memchr2(b' ', b'\t', s.as_bytes())
 }
 
 /// A parsed line.
@@ -57,7 +62,7 @@ pub enum Line<'a> {
 
 /// Parse one line. `Err(())` means the line is not in any known layout.
 pub fn parse_line(line: &str) -> Result<Line<'_>, ()> {
-    let trimmed = line.trim_start();
+    let trimmed = line.trim_ascii_start();
     if trimmed.is_empty()
         || trimmed.starts_with('#')
         || trimmed.starts_with("cpus=")
@@ -87,10 +92,10 @@ fn parse_event(line: &str) -> Option<Event<'_>> {
     let (comm, pid) = split_task(task)?;
     // `rest` is "[flags] timestamp: body"
     let colon = find_colon_space(rest)?;
-    let before = rest[..colon].trim_end();
+    let before = rest[..colon].trim_ascii_end();
     let (flags_in_rest, ts_text) = match rfind_space(before) {
-        Some(i) => (Some(before[..i].trim()), &before[i + 1..]),
-        None => (None, before.trim_start()),
+        Some(i) => (Some(before[..i].trim_ascii()), &before[i + 1..]),
+        None => (None, before.trim_ascii_start()),
     };
     let ts_ns = parse_timestamp(ts_text)?;
     let flags_text = match (flags_field, flags_in_rest) {
@@ -127,10 +132,9 @@ fn split_cpu(line: &str) -> Option<(usize, u32, Option<&str>, &str)> {
     let bytes = line.as_bytes();
     // Bracketed form: the first " [digits]" preceded by whitespace.
     let mut search = 0;
-    while let Some(off) = line[search..].find('[') {
-        let open = search + off;
-        let close = match line[open..].find(']') {
-            Some(c) => open + c,
+    while let Some(open) = find_byte(line, search, b'[') {
+        let close = match find_byte(line, open, b']') {
+            Some(c) => c,
             None => break,
         };
         let digits = &line[open + 1..close];
@@ -162,11 +166,11 @@ fn split_cpu(line: &str) -> Option<(usize, u32, Option<&str>, &str)> {
 
 /// Strip an optional TGID column `(  1234)` or `(-------)` from the task field.
 fn split_tgid(field: &str) -> Option<(&str, Option<i32>)> {
-    let field = field.trim_end();
+    let field = field.trim_ascii_end();
     if let Some(inner) = field.strip_suffix(')') {
         let open = inner.rfind('(')?;
-        let tgid = inner[open + 1..].trim();
-        let task = inner[..open].trim_end();
+        let tgid = inner[open + 1..].trim_ascii();
+        let task = inner[..open].trim_ascii_end();
         let tgid = if tgid.bytes().all(|b| b == b'-') {
             None
         } else {
@@ -179,8 +183,8 @@ fn split_tgid(field: &str) -> Option<(&str, Option<i32>)> {
 
 /// `  comm with-dash-123` → ("comm with-dash", 123).
 fn split_task(task: &str) -> Option<(&str, i32)> {
-    let task = task.trim_start();
-    let dash = task.rfind('-')?;
+    let task = task.trim_ascii_start();
+    let dash = memchr::memrchr(b'-', task.as_bytes())?;
     let pid = task[dash + 1..].parse().ok()?;
     Some((&task[..dash], pid))
 }
@@ -188,25 +192,26 @@ fn split_task(task: &str) -> Option<(&str, i32)> {
 /// `68.800646` → 68_800_646_000 ns; `55.148370192` → 55_148_370_192 ns.
 /// A timestamp without a fraction (counter clocks) is kept as the raw count.
 pub fn parse_timestamp(text: &str) -> Option<i64> {
-    let (secs, frac) = match text.split_once('.') {
-        Some((s, f)) => (s, f),
-        None => (text, ""),
+    let b = text.as_bytes();
+    let dot = b.iter().position(|&c| c == b'.');
+    let (secs, frac) = match dot {
+        Some(i) => (&b[..i], &b[i + 1..]),
+        None => (b, &b[..0]),
     };
-    if secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 9 {
+    if secs.is_empty() || frac.len() > 9 {
         return None;
     }
-    if !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let secs: i64 = secs.parse().ok()?;
-    if text.find('.').is_none() {
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0i64, |n, &c| {
+            let d = c.checked_sub(b'0').filter(|d| *d < 10)?;
+            n.checked_mul(10)?.checked_add(i64::from(d))
+        })
+    };
+    let secs = number(secs)?;
+    if dot.is_none() {
         return Some(secs);
     }
-    let mut ns: i64 = if frac.is_empty() {
-        0
-    } else {
-        frac.parse().ok()?
-    };
+    let mut ns = number(frac)?;
     for _ in frac.len()..9 {
         ns *= 10;
     }
@@ -254,12 +259,12 @@ pub fn parse_flags(text: &str) -> Option<(IrqFlags, Option<u8>)> {
 
 /// Fill event name, function, parent and module from the text after `ts: `.
 fn fill_body<'a>(event: &mut Event<'a>, body: &'a str) {
-    let body = body.trim();
+    let body = body.trim_ascii();
     // trace-cmd report names the event ("function: name"); ftrace's function
     // tracer does not ("name <-parent").
     let first_end = find_space(body).unwrap_or(body.len());
     let (name, rest) = match body[..first_end].strip_suffix(':') {
-        Some(name) => (name, body[first_end..].trim_start()),
+        Some(name) => (name, body[first_end..].trim_ascii_start()),
         None => ("function", body),
     };
     event.event = name;
@@ -273,15 +278,25 @@ fn fill_body<'a>(event: &mut Event<'a>, body: &'a str) {
         .then(|| rest.rfind(" (repeats:"))
         .flatten()
     {
-        Some(i) => rest[..i].trim_end(),
+        Some(i) => rest[..i].trim_ascii_end(),
         None => rest,
     };
-    // " <-parent" (ftrace) or " <-- parent" (trace-cmd): `<` is rare, find it bytewise.
-    let arrow = rest.as_bytes().windows(3).position(|w| w == b" <-");
+    // " <-parent" (ftrace) or " <-- parent" (trace-cmd): `<` is rare, so
+    // look for it and check its neighbours.
+    let rb = rest.as_bytes();
+    let mut arrow = None;
+    let mut from = 0;
+    while let Some(at) = find_byte(rest, from, b'<') {
+        if at > 0 && rb[at - 1] == b' ' && rb.get(at + 1) == Some(&b'-') {
+            arrow = Some(at - 1);
+            break;
+        }
+        from = at + 1;
+    }
     let (func, parent) = match arrow {
         Some(i) => (
-            rest[..i].trim_end(),
-            Some(rest[i + 3..].trim_start_matches('-').trim()),
+            rest[..i].trim_ascii_end(),
+            Some(rest[i + 3..].trim_start_matches('-').trim_ascii()),
         ),
         None => (rest, None),
     };
@@ -295,7 +310,7 @@ fn fill_body<'a>(event: &mut Event<'a>, body: &'a str) {
 pub(super) fn split_module(text: &str) -> (&str, Option<&str>) {
     if let Some(inner) = text.strip_suffix(']') {
         if let Some(open) = inner.rfind(" [") {
-            return (inner[..open].trim_end(), Some(&inner[open + 2..]));
+            return (inner[..open].trim_ascii_end(), Some(&inner[open + 2..]));
         }
     }
     (text, None)
