@@ -90,6 +90,12 @@ struct DictStr {
     keys: Keys,
     values: Vec<Box<str>>,
     index: FxHashMap<Box<str>, u32>,
+    /// For a name that follows from an address (function and module from
+    /// ip, parent from parent ip): this column's key by the address's key,
+    /// `u32::MAX` where none is known yet. A hit is checked against the
+    /// name itself, so a trace where it does not follow loses nothing but
+    /// time; the check is a short comparison instead of a hash lookup.
+    by_address: Vec<u32>,
 }
 
 impl DictStr {
@@ -98,11 +104,12 @@ impl DictStr {
             keys: Keys::with_capacity(n),
             values: Vec::new(),
             index: FxHashMap::default(),
+            by_address: Vec::new(),
         }
     }
 
-    fn push(&mut self, v: Option<&str>) {
-        let key = v.map(|s| match self.keys.last {
+    fn lookup(&mut self, s: &str) -> u32 {
+        match self.keys.last {
             Some(k) if *self.values[k as usize] == *s => k,
             _ => match self.index.get(s) {
                 Some(&k) => k,
@@ -113,8 +120,33 @@ impl DictStr {
                     k
                 }
             },
-        });
+        }
+    }
+
+    fn push(&mut self, v: Option<&str>) {
+        let key = v.map(|s| self.lookup(s));
         self.keys.push(key);
+    }
+
+    /// Push `v`, the name of the address whose key (in its own column) is
+    /// `address`.
+    fn push_for(&mut self, v: Option<&str>, address: Option<u32>) {
+        let (Some(s), Some(a)) = (v, address) else {
+            return self.push(v);
+        };
+        let a = a as usize;
+        let known = self.by_address.get(a).copied().unwrap_or(u32::MAX);
+        let key = if known != u32::MAX && *self.values[known as usize] == *s {
+            known
+        } else {
+            let k = self.lookup(s);
+            if a >= self.by_address.len() {
+                self.by_address.resize(a + 1, u32::MAX);
+            }
+            self.by_address[a] = k;
+            k
+        };
+        self.keys.push(Some(key));
     }
 
     fn take(&mut self, n: usize) -> Box<dyn Array> {
@@ -123,6 +155,7 @@ impl DictStr {
             values.push_value(&*v);
         }
         self.index.clear();
+        self.by_address.clear();
         let dtype = ArrowDataType::Dictionary(
             IntegerType::UInt32,
             Box::new(ArrowDataType::Utf8View),
@@ -152,7 +185,8 @@ impl DictU64 {
         }
     }
 
-    fn push(&mut self, v: Option<u64>) {
+    /// Push `v`; returns its key.
+    fn push(&mut self, v: Option<u64>) -> Option<u32> {
         let key = v.map(|x| match self.keys.last {
             Some(k) if self.values[k as usize] == x => k,
             _ => *self.index.entry(x).or_insert_with(|| {
@@ -161,6 +195,7 @@ impl DictU64 {
             }),
         });
         self.keys.push(key);
+        key
     }
 
     fn take(&mut self, n: usize) -> Box<dyn Array> {
@@ -298,11 +333,11 @@ impl Batch {
         self.tgid.push(e.tgid);
         self.comm.push(Some(e.comm));
         self.event.push(Some(e.event));
-        self.function.push(e.function);
-        self.parent.push(e.parent);
-        self.module.push(e.module);
-        self.ip.push(e.ip);
-        self.parent_ip.push(e.parent_ip);
+        let ip = self.ip.push(e.ip);
+        let parent_ip = self.parent_ip.push(e.parent_ip);
+        self.function.push_for(e.function, ip);
+        self.parent.push_for(e.parent, parent_ip);
+        self.module.push_for(e.module, ip);
         self.flags.push(e.flags);
         self.preempt.push(e.preempt_depth.map(u32::from));
         self.info.push(e.info);
@@ -376,5 +411,65 @@ impl Batch {
             self.rettime.take(T::UInt64, n),
             self.repeats.take(T::UInt32, n),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names of a dictionary column, row by row.
+    fn names(array: &dyn Array) -> Vec<Option<String>> {
+        let dict = array
+            .as_any()
+            .downcast_ref::<DictionaryArray<u32>>()
+            .unwrap();
+        let values = dict
+            .values()
+            .as_any()
+            .downcast_ref::<polars_arrow::array::Utf8ViewArray>()
+            .unwrap();
+        dict.keys()
+            .iter()
+            .map(|k| k.map(|k| values.value(*k as usize).to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn names_keyed_by_address_stay_right_when_an_address_changes_name() {
+        // ip 1 is "a", then "b" (a trace where names do not follow from
+        // addresses), then "a" again; ip 2 is "b"; a text event has no ip.
+        let rows = [
+            (Some(1), Some("a")),
+            (Some(1), Some("b")),
+            (Some(2), Some("b")),
+            (Some(1), Some("a")),
+            (None, Some("c")),
+            (Some(2), None),
+            (Some(2), Some("b")),
+        ];
+        let mut batch = Batch::with_capacity(8);
+        for (ip, function) in rows {
+            batch.push(&Event {
+                ip,
+                function,
+                parent_ip: ip,
+                parent: function,
+                ..Event::default()
+            });
+        }
+        let arrays = batch.take_arrays();
+        let want: Vec<Option<String>> = rows.iter().map(|r| r.1.map(String::from)).collect();
+        assert_eq!(names(&*arrays[6]), want, "function");
+        assert_eq!(names(&*arrays[7]), want, "parent");
+        // Second row group: the memo starts over with the new dictionary.
+        batch.recycle(arrays);
+        batch.push(&Event {
+            ip: Some(1),
+            function: Some("z"),
+            ..Event::default()
+        });
+        let arrays = batch.take_arrays();
+        assert_eq!(names(&*arrays[6]), vec![Some("z".to_string())]);
     }
 }
