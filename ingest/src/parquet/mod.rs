@@ -59,7 +59,8 @@ pub fn schema() -> Schema {
 /// plain), except `ts_ns`, whose nondecreasing values `DELTA_BINARY_PACKED`
 /// stores in about 80 % of the bytes (two thirds of the file; see
 /// docs/performance.md). polars' own batched writer offers no per-column
-/// choice, so row groups are serialized here, as it does it.
+/// choice, so row groups are encoded here (`background`) with its column
+/// serializer and laid out in the file by `file`.
 fn encodings(schema: &polars::prelude::ArrowSchema) -> Vec<Vec<write::Encoding>> {
     schema
         .iter_values()
