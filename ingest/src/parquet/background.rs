@@ -8,7 +8,7 @@
 //! encoded. The encoded row group's arrays come back to be refilled, so the
 //! same memory serves every row group.
 
-use std::fs::File;
+use std::io::Write;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
@@ -51,10 +51,10 @@ fn encode_row_group(arrays: &[Box<dyn Array>], how: &Encoding) -> PolarsResult<V
         .collect()
 }
 
-fn run(
+fn run<W: Write>(
     jobs: Receiver<Job>,
     done: SyncSender<Arrays>,
-    mut writer: FileWriter<File>,
+    mut writer: FileWriter<W>,
     how: Encoding,
 ) -> PolarsResult<u64> {
     for job in jobs {
@@ -82,7 +82,10 @@ pub(super) struct Background {
 }
 
 impl Background {
-    pub(super) fn start(writer: FileWriter<File>, how: Encoding) -> std::io::Result<Background> {
+    pub(super) fn start<W: Write + Send + 'static>(
+        writer: FileWriter<W>,
+        how: Encoding,
+    ) -> std::io::Result<Background> {
         let (jobs, job_rx) = sync_channel(1);
         let (done_tx, done) = sync_channel(1);
         let thread = std::thread::Builder::new()
@@ -144,5 +147,90 @@ impl Drop for Background {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::{CompatLevel, DataType, Field, Schema, SchemaExt};
+    use polars_arrow::array::PrimitiveArray;
+
+    use super::*;
+
+    /// A file that takes `room` bytes, then fails like a full disk.
+    struct Full {
+        room: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if buf.len() > self.room {
+                return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
+            }
+            self.room -= buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn start(room: usize) -> Background {
+        let schema = Schema::from_iter([Field::new("x".into(), DataType::Int64)]);
+        let arrow = schema.to_arrow(CompatLevel::newest());
+        let parquet = write::to_parquet_schema(&arrow).unwrap();
+        let options = write::WriteOptions {
+            statistics: write::StatisticsOptions::default(),
+            compression: write::CompressionOptions::Uncompressed,
+            version: write::Version::V1,
+            data_page_size: None,
+        };
+        let how = Encoding {
+            fields: parquet.fields().to_vec(),
+            encodings: vec![vec![write::Encoding::Plain]],
+            options,
+        };
+        let file_options = polars_parquet::parquet::write::WriteOptions {
+            write_statistics: true,
+            version: write::Version::V1,
+        };
+        let writer = FileWriter::new(Full { room }, parquet, file_options).unwrap();
+        Background::start(writer, how).unwrap()
+    }
+
+    fn row_group(n: i64) -> Arrays {
+        vec![PrimitiveArray::from_vec((0..n).collect::<Vec<i64>>()).boxed()]
+    }
+
+    #[test]
+    fn arrays_come_back_one_row_group_later_and_the_file_is_finished() {
+        let mut bg = start(usize::MAX);
+        assert!(bg.write(1_000, row_group(1_000)).unwrap().is_empty());
+        let back = bg.write(2_000, row_group(2_000)).unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].len(), 1_000);
+        // 8,000 + 16,000 bytes of values, plus headers and metadata.
+        let size = bg.finish(Vec::new()).unwrap();
+        assert!((24_000..26_000).contains(&size), "{size}");
+    }
+
+    #[test]
+    fn a_failed_write_on_the_thread_is_the_error_of_a_later_call() {
+        // Room for the first row group (8 KB of values) but not the second.
+        let mut bg = start(10_000);
+        bg.write(1_000, row_group(1_000)).unwrap();
+        bg.write(1_000, row_group(1_000)).unwrap();
+        let err = match bg.write(1_000, row_group(1_000)) {
+            Err(e) => e,
+            Ok(_) => bg.finish(Vec::new()).unwrap_err(),
+        };
+        assert!(err.to_string().contains("No space left on device"), "{err}");
+    }
+
+    #[test]
+    fn dropping_before_finish_stops_the_thread() {
+        let mut bg = start(usize::MAX);
+        bg.write(1_000, row_group(1_000)).unwrap();
+        drop(bg); // joins the thread; a hang here fails the test run
     }
 }
