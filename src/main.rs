@@ -56,9 +56,19 @@ fn return_freed_memory_at_once() {
     unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
 }
 
+/// Report a write past the file-size limit (`ulimit -f`) as an error
+/// (`EFBIG`, "File too large") instead of being killed by SIGXFSZ, which
+/// would leave the output's temporary file behind.
+fn file_size_limit_is_an_error() {
+    // SAFETY: ignoring a signal changes no memory of ours; failure leaves
+    // the default action, as before.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+}
+
 fn main() -> ExitCode {
     no_transparent_huge_pages();
     return_freed_memory_at_once();
+    file_size_limit_is_an_error();
     let cli = Cli::parse();
     remove_temporaries_on_interrupt();
     let ui = Ui::new(cli.quiet, cli.json);

@@ -194,6 +194,34 @@ fn missing_and_binary_inputs_are_clear_errors() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// Output past the file-size limit (`ulimit -f`): a clear error naming the
+/// output, exit 1, and neither the output nor its temporary file left.
+#[test]
+fn file_size_limit_is_an_error_that_leaves_no_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.parquet");
+    let trace = crate::util::shared_traces().join("linux-6.1/runtimes/qemu-user/trace.txt.zst");
+    // dash's `ulimit -f` counts 512-byte blocks: 1 MB, a third of the output.
+    let o = Command::new("sh")
+        .args([
+            "-c",
+            r#"ulimit -f 2048; exec "$0" ingest "$1" -o "$2""#,
+            env!("CARGO_BIN_EXE_hap"),
+            trace.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with(&format!("hap: {}: ", out.display()))
+            && err.contains("File too large (os error 27)"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
 /// SIGINT while the output is being written: exit 130 and nothing left
 /// behind, neither the output nor its temporary file.
 #[test]
