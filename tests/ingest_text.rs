@@ -216,7 +216,7 @@ fn file_size_limit_is_an_error_that_leaves_no_files() {
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.starts_with(&format!("hap: {}: ", out.display()))
+        err.starts_with(&format!("hap: {}: Parquet: ", out.display()))
             && err.contains("File too large (os error 27)"),
         "{err}"
     );

@@ -125,8 +125,7 @@ pub fn parse(
                     }
                     in_header = false;
                     stats.events += 1;
-                    sink.event(&ev)
-                        .map_err(|e| e.with_path(path).at(Location::Line(lineno)))?;
+                    sink.event(&ev).map_err(|e| sink_error(e, path, lineno))?;
                 }
                 Ok(None) => {}
                 Err(()) => bad_line(&mut stats, options, lineno, text, path)?,
@@ -140,8 +139,7 @@ pub fn parse(
                 }
                 in_header = false;
                 stats.events += 1;
-                sink.event(&ev)
-                    .map_err(|e| e.with_path(path).at(Location::Line(lineno)))?;
+                sink.event(&ev).map_err(|e| sink_error(e, path, lineno))?;
             }
             Ok(line::Line::Lost(n)) => info.lost_events = info.lost_events.saturating_add(n),
             Ok(line::Line::Skip) => {}
@@ -149,6 +147,17 @@ pub fn parse(
         }
     }
     Ok(stats)
+}
+
+/// A sink's error on the event of input line `lineno`: placed at that line
+/// of the input, unless it is about another file (the output being written,
+/// where an input line number would mislead).
+fn sink_error(e: Error, path: &std::path::Path, lineno: u64) -> Error {
+    if e.path.is_some() {
+        e
+    } else {
+        e.with_path(path).at(Location::Line(lineno))
+    }
 }
 
 fn bad_line(
