@@ -99,12 +99,20 @@ impl Background {
         })
     }
 
-    /// Why the thread stopped (it only stops early on an error).
-    fn failure(&mut self) -> polars::prelude::PolarsError {
+    /// Wait for the thread; its result (the file's size, or why it failed).
+    fn join(&mut self) -> PolarsResult<u64> {
         match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(Err(e))) => e,
-            Some(Err(_)) => polars_err!(ComputeError: "events writer thread panicked"),
-            _ => polars_err!(ComputeError: "events writer thread stopped"),
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(polars_err!(ComputeError: "events writer thread panicked")),
+            None => Err(polars_err!(ComputeError: "events writer thread stopped")),
+        }
+    }
+
+    /// Why the thread stopped early (it only does on an error).
+    fn failure(&mut self) -> polars::prelude::PolarsError {
+        match self.join() {
+            Err(e) => e,
+            Ok(_) => polars_err!(ComputeError: "events writer thread stopped"),
         }
     }
 
@@ -133,10 +141,7 @@ impl Background {
     /// Returns the file's size.
     pub(super) fn finish(mut self, key_value: Vec<KeyValue>) -> PolarsResult<u64> {
         self.send(Job::Finish(key_value))?;
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(result)) => result,
-            _ => Err(polars_err!(ComputeError: "events writer thread panicked")),
-        }
+        self.join()
     }
 }
 
@@ -185,16 +190,13 @@ mod tests {
             version: write::Version::V1,
             data_page_size: None,
         };
+        let fields = parquet.fields().to_vec();
+        let writer = FileWriter::new(Full { room }, parquet, &options).unwrap();
         let how = Encoding {
-            fields: parquet.fields().to_vec(),
+            fields,
             encodings: vec![vec![write::Encoding::Plain]],
             options,
         };
-        let file_options = polars_parquet::parquet::write::WriteOptions {
-            write_statistics: true,
-            version: write::Version::V1,
-        };
-        let writer = FileWriter::new(Full { room }, parquet, file_options).unwrap();
         Background::start(writer, how).unwrap()
     }
 

@@ -206,9 +206,13 @@ impl<W: Write> FileWriter<W> {
     pub(super) fn new(
         out: W,
         schema: SchemaDescriptor,
-        options: pq::WriteOptions,
+        options: &polars_parquet::write::WriteOptions,
     ) -> PolarsResult<FileWriter<W>> {
         let columns = schema.columns().to_vec();
+        let options = pq::WriteOptions {
+            write_statistics: options.has_statistics(),
+            version: options.version,
+        };
         let mut empty = pq::FileWriter::new(Vec::new(), schema, options, Some("Polars".into()));
         empty.end(None)?;
         let (_, footer) = empty.into_inner_and_metadata();
@@ -436,12 +440,8 @@ mod tests {
         let parquet = aw::to_parquet_schema(schema).unwrap();
         let fields = parquet.fields().to_vec();
         let options = options();
-        let file_options = pq::WriteOptions {
-            write_statistics: true,
-            version: pq::Version::V1,
-        };
         let mut out = Vec::new();
-        let mut w = FileWriter::new(&mut out, parquet, file_options).unwrap();
+        let mut w = FileWriter::new(&mut out, parquet, &options).unwrap();
         for arrays in groups {
             let chunks = arrays
                 .iter()

@@ -111,15 +111,7 @@ impl EventsWriter {
         let arrow_schema = schema().to_arrow(CompatLevel::newest());
         let parquet_schema = write::to_parquet_schema(&arrow_schema).map_err(perr)?;
         let fields = parquet_schema.fields().to_vec();
-        let writer = file::FileWriter::new(
-            file,
-            parquet_schema,
-            polars_parquet::parquet::write::WriteOptions {
-                write_statistics: options.has_statistics(),
-                version: options.version,
-            },
-        )
-        .map_err(perr)?;
+        let writer = file::FileWriter::new(file, parquet_schema, &options).map_err(perr)?;
         let how = background::Encoding {
             fields,
             encodings: encodings(&arrow_schema),

@@ -24,8 +24,7 @@ use crate::event::{Event, IrqFlags};
 fn find_colon_space(s: &str) -> Option<usize> {
     let b = s.as_bytes();
     let mut from = 0;
-    while let Some(i) = memchr::memchr(b':', &b[from..]) {
-        let at = from + i;
+    while let Some(at) = find_byte(s, from, b':') {
         if b.get(at + 1) == Some(&b' ') {
             return Some(at);
         }
