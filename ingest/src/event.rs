@@ -66,6 +66,39 @@ pub struct Event<'a> {
     pub rettime: Option<u64>,
     /// Repeat count (`func_repeats`, or a `funcgraph_exit` overrun count).
     pub repeats: Option<u32>,
+    /// The reader's ids of the names above, for consumers that memoize per name.
+    pub ids: NameIds,
+}
+
+/// "No id": the reader has none for this name.
+pub const NO_ID: u32 = u32::MAX;
+
+/// Small integers a reader gives the names of an event, so that a consumer
+/// can remember what it made of a name by index instead of hashing the
+/// string: within one read, the same id always comes with the same name
+/// (a trace.dat reader uses its kallsyms, cmdlines and format tables'
+/// indexes). [`NO_ID`] where the reader has none (text traces).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NameIds {
+    /// Id of `comm`.
+    pub comm: u32,
+    /// Id of `event`.
+    pub event: u32,
+    /// Id of the symbol `function`, `module` and `ip` come from.
+    pub function: u32,
+    /// Id of the symbol `parent` and `parent_ip` come from.
+    pub parent: u32,
+}
+
+impl Default for NameIds {
+    fn default() -> NameIds {
+        NameIds {
+            comm: NO_ID,
+            event: NO_ID,
+            function: NO_ID,
+            parent: NO_ID,
+        }
+    }
 }
 
 /// Facts about a whole trace file, stored as Parquet key-value metadata.

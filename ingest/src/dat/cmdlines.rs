@@ -70,6 +70,17 @@ impl Cmdlines {
         COMM_UNKNOWN
     }
 
+    /// A dense id for a comm index (the specials after the table's names),
+    /// for [`crate::event::NameIds`].
+    pub fn id(&self, i: u32) -> u32 {
+        let n = self.pids.len() as u32;
+        match i {
+            COMM_IDLE => n,
+            COMM_UNKNOWN => n + 1,
+            _ => i.min(n + 1),
+        }
+    }
+
     /// The name for a comm index.
     pub fn name(&self, i: u32) -> &str {
         match i {

@@ -22,7 +22,7 @@ use super::cursor::Fault;
 use super::meta::Meta;
 use super::stream::{Batch, CpuStats, CpuStream, Kind, Rec, NONE32, NONE64};
 use crate::error::Error;
-use crate::event::{Event, EventSink, IrqFlags};
+use crate::event::{Event, EventSink, IrqFlags, NameIds, NO_ID};
 
 /// Records per batch (about 90 KiB).
 const BATCH: usize = 1024;
@@ -281,6 +281,16 @@ fn emit(
         calltime: some64(rec.t1),
         rettime: some64(rec.t2),
         repeats: some32(rec.count),
+        ids: NameIds {
+            comm: meta.cmdlines.id(rec.comm),
+            event: if rec.kind == Kind::Unknown {
+                NO_ID
+            } else {
+                rec.event
+            },
+            function: rec.sym,
+            parent: rec.psym,
+        },
     };
     sink.event(&ev)
 }

@@ -2,8 +2,8 @@
 //! footer, written row group by row group with a footer that stays small in
 //! memory.
 //!
-//! polars-parquet encodes the pages; this module compresses them, lays them
-//! out as the Parquet format specifies and writes the footer. polars-parquet's
+//! [`super::encode`] encodes the pages; this module compresses them, lays
+//! them out as the Parquet format specifies and writes the footer. polars-parquet's
 //! own `FileWriter` keeps every page's write spec and every column chunk's
 //! metadata as Rust structures until the footer, about 61 KB per row group,
 //! so the writer's memory grew with the trace (docs/performance.md). Here
@@ -14,15 +14,12 @@
 use std::io::Write;
 
 use polars::prelude::{polars_err, PolarsError, PolarsResult};
-use polars_parquet::parquet::compression::{self, Compression, CompressionOptions};
 use polars_parquet::parquet::metadata::{ColumnDescriptor, KeyValue, SchemaDescriptor};
-use polars_parquet::parquet::page::{DataPageHeader, Page};
-use polars_parquet::parquet::statistics::Statistics;
 use polars_parquet::parquet::write::{self as pq, ColumnOffsetsMetadata};
 use polars_parquet_format::thrift::protocol::{TCompactInputProtocol, TCompactOutputProtocol};
 use polars_parquet_format::{
-    ColumnChunk, ColumnMetaData, DictionaryPageHeader, Encoding, FileMetaData, PageHeader,
-    PageType, RowGroup,
+    ColumnChunk, ColumnMetaData, CompressionCodec, DataPageHeader, DictionaryPageHeader, Encoding,
+    FileMetaData, PageHeader, PageType, RowGroup, Statistics,
 };
 
 const MAGIC: &[u8; 4] = b"PAR1";
@@ -46,144 +43,124 @@ fn serialize(
 /// One column chunk of a row group: its pages, compressed and each behind
 /// its header, and what its metadata needs, with offsets relative to the
 /// start of `bytes` until [`FileWriter::write_row_group`] places it.
+#[derive(Debug)]
 pub(super) struct Chunk {
     bytes: Vec<u8>,
-    codec: Compression,
     dictionary_page: bool,
-    first_data_page: Option<usize>,
+    first_data_page: usize,
     num_values: i64,
     uncompressed_size: i64,
     encodings: Vec<Encoding>,
     statistics: Option<Statistics>,
 }
 
-/// Compress `pages` (one column chunk, as polars-parquet encodes it) with
-/// `codec` and put each behind its page header.
-pub(super) fn encode_chunk(
-    pages: impl Iterator<Item = PolarsResult<Page>>,
-    codec: CompressionOptions,
-) -> PolarsResult<Chunk> {
-    let mut chunk = Chunk {
-        bytes: Vec::new(),
-        codec: codec.into(),
-        dictionary_page: false,
-        first_data_page: None,
-        num_values: 0,
-        uncompressed_size: 0,
-        encodings: Vec::new(),
-        statistics: None,
-    };
-    let mut compressed = Vec::new();
-    let size = |n: usize| {
-        i32::try_from(n).map_err(|_| polars_err!(ComputeError: "Parquet page of {n} bytes"))
-    };
-    for (i, page) in pages.enumerate() {
-        let page = page?;
-        let (buffer, mut header) = match &page {
-            Page::Dict(dict) => {
-                chunk.dictionary_page |= i == 0;
-                let num_values = i32::try_from(dict.num_values).map_err(
-                    |_| polars_err!(ComputeError: "dictionary of {} values", dict.num_values),
-                )?;
-                let header = PageHeader {
-                    type_: PageType::DICTIONARY_PAGE,
-                    uncompressed_page_size: 0,
-                    compressed_page_size: 0,
-                    crc: None,
-                    data_page_header: None,
-                    index_page_header: None,
-                    dictionary_page_header: Some(DictionaryPageHeader {
-                        num_values,
-                        encoding: Encoding::PLAIN,
-                        is_sorted: None,
-                    }),
-                    data_page_header_v2: None,
-                };
-                chunk.encodings.push(Encoding::PLAIN);
-                (&dict.buffer[..], header)
-            }
-            Page::Data(data) => {
-                let DataPageHeader::V1(v1) = data.header() else {
-                    return Err(polars_err!(ComputeError: "Parquet data page v2 requested"));
-                };
-                chunk.first_data_page.get_or_insert(chunk.bytes.len());
-                chunk.num_values += i64::from(v1.num_values);
-                chunk.encodings.extend([v1.encoding, Encoding::RLE]);
-                if let Some(stats) = data.statistics().transpose()? {
-                    chunk.statistics = Some(match chunk.statistics.take() {
-                        None => stats,
-                        Some(acc) => merge(acc, stats)?,
-                    });
-                }
-                let header = PageHeader {
-                    type_: PageType::DATA_PAGE,
-                    uncompressed_page_size: 0,
-                    compressed_page_size: 0,
-                    crc: None,
-                    data_page_header: Some(v1.clone()),
-                    index_page_header: None,
-                    dictionary_page_header: None,
-                    data_page_header_v2: None,
-                };
-                (data.buffer(), header)
-            }
-        };
-        compressed.clear();
-        let payload = if codec == CompressionOptions::Uncompressed {
-            buffer
-        } else {
-            compression::compress(codec, buffer, &mut compressed)?;
-            &compressed[..]
-        };
-        header.uncompressed_page_size = size(buffer.len())?;
-        header.compressed_page_size = size(payload.len())?;
-        let start = chunk.bytes.len();
-        serialize(&mut chunk.bytes, |p| header.write_to_out_protocol(p))?;
-        let header_size = (chunk.bytes.len() - start) as i64;
-        chunk.uncompressed_size += header_size + buffer.len() as i64;
-        chunk.bytes.extend_from_slice(payload);
-    }
-    chunk.encodings.sort();
-    chunk.encodings.dedup();
-    Ok(chunk)
+/// A zstd compression context and its output buffer, reused page after page.
+pub(super) struct Zstd {
+    context: zstd::bulk::Compressor<'static>,
+    out: Vec<u8>,
 }
 
-/// The statistics of two pages of one column chunk, combined as
-/// polars-parquet combines them (null counts add up; distinct counts are
-/// dropped).
-fn merge(acc: Statistics, page: Statistics) -> PolarsResult<Statistics> {
-    fn pick<T>(a: Option<T>, b: Option<T>, keep_a: impl Fn(&T, &T) -> bool) -> Option<T> {
-        match (a, b) {
-            (Some(a), Some(b)) => Some(if keep_a(&a, &b) { a } else { b }),
-            (a, b) => a.or(b),
-        }
+impl Zstd {
+    /// A context compressing at `level`.
+    pub(super) fn new(level: i32) -> std::io::Result<Zstd> {
+        Ok(Zstd {
+            context: zstd::bulk::Compressor::new(level)?,
+            out: Vec::new(),
+        })
     }
-    fn add(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-        match (a, b) {
-            (Some(a), Some(b)) => Some(a + b),
-            (a, b) => a.or(b),
-        }
+
+    /// `data`, compressed (one zstd frame).
+    fn compress(&mut self, data: &[u8]) -> std::io::Result<&[u8]> {
+        self.out.clear();
+        self.out.reserve(zstd::zstd_safe::compress_bound(data.len()));
+        self.context.compress_to_buffer(data, &mut self.out)?;
+        Ok(&self.out)
     }
-    macro_rules! combine {
-        ($variant:ident, $a:expr, $b:expr) => {{
-            let (mut a, b) = ($a, $b);
-            a.min_value = pick(a.min_value, b.min_value, |x, y| x <= y);
-            a.max_value = pick(a.max_value, b.max_value, |x, y| x >= y);
-            a.null_count = add(a.null_count, b.null_count);
-            a.distinct_count = None;
-            Statistics::$variant(a)
-        }};
-    }
-    Ok(match (acc, page) {
-        (Statistics::Binary(a), Statistics::Binary(b)) => combine!(Binary, a, b),
-        (Statistics::Boolean(a), Statistics::Boolean(b)) => combine!(Boolean, a, b),
-        (Statistics::Int32(a), Statistics::Int32(b)) => combine!(Int32, a, b),
-        (Statistics::Int64(a), Statistics::Int64(b)) => combine!(Int64, a, b),
-        (a, _) => {
-            return Err(polars_err!(ComputeError:
-                "page statistics of a {:?} column cannot be combined", a.physical_type()))
+}
+
+/// One encoded page, before compression.
+pub(super) enum RawPage<'a> {
+    /// A dictionary page (first in its chunk).
+    Dictionary {
+        header: DictionaryPageHeader,
+        bytes: &'a [u8],
+    },
+    /// A version-1 data page.
+    Data {
+        header: DataPageHeader,
+        bytes: &'a [u8],
+    },
+}
+
+impl Chunk {
+    /// Compress `pages` (one column chunk of `rows` rows) with `zstd` and
+    /// put each behind its page header.
+    pub(super) fn compress(
+        pages: &[RawPage<'_>],
+        rows: usize,
+        statistics: Option<Statistics>,
+        zstd: &mut Zstd,
+    ) -> PolarsResult<Chunk> {
+        let mut chunk = Chunk {
+            bytes: Vec::new(),
+            dictionary_page: false,
+            first_data_page: 0,
+            num_values: rows as i64,
+            uncompressed_size: 0,
+            encodings: vec![Encoding::RLE],
+            statistics,
+        };
+        let size = |n: usize| {
+            i32::try_from(n).map_err(|_| polars_err!(ComputeError: "Parquet page of {n} bytes"))
+        };
+        for (i, page) in pages.iter().enumerate() {
+            let (buffer, mut header) = match page {
+                RawPage::Dictionary { header, bytes } => {
+                    chunk.dictionary_page |= i == 0;
+                    chunk.encodings.push(header.encoding);
+                    let header = PageHeader {
+                        type_: PageType::DICTIONARY_PAGE,
+                        uncompressed_page_size: 0,
+                        compressed_page_size: 0,
+                        crc: None,
+                        data_page_header: None,
+                        index_page_header: None,
+                        dictionary_page_header: Some(header.clone()),
+                        data_page_header_v2: None,
+                    };
+                    (*bytes, header)
+                }
+                RawPage::Data { header, bytes } => {
+                    if chunk.first_data_page == 0 && !chunk.bytes.is_empty() {
+                        chunk.first_data_page = chunk.bytes.len();
+                    }
+                    chunk.encodings.push(header.encoding);
+                    let header = PageHeader {
+                        type_: PageType::DATA_PAGE,
+                        uncompressed_page_size: 0,
+                        compressed_page_size: 0,
+                        crc: None,
+                        data_page_header: Some(header.clone()),
+                        index_page_header: None,
+                        dictionary_page_header: None,
+                        data_page_header_v2: None,
+                    };
+                    (*bytes, header)
+                }
+            };
+            let compressed = zstd.compress(buffer)?;
+            header.uncompressed_page_size = size(buffer.len())?;
+            header.compressed_page_size = size(compressed.len())?;
+            let start = chunk.bytes.len();
+            serialize(&mut chunk.bytes, |p| header.write_to_out_protocol(p))?;
+            let header_size = (chunk.bytes.len() - start) as i64;
+            chunk.uncompressed_size += header_size + buffer.len() as i64;
+            chunk.bytes.extend_from_slice(compressed);
         }
-    })
+        chunk.encodings.sort();
+        chunk.encodings.dedup();
+        Ok(chunk)
+    }
 }
 
 /// A Parquet file being written to `out`, one row group at a time.
@@ -257,15 +234,15 @@ impl<W: Write> FileWriter<W> {
                     .iter()
                     .map(|p| p.to_string())
                     .collect(),
-                codec: chunk.codec.into(),
+                codec: CompressionCodec::ZSTD,
                 num_values: chunk.num_values,
                 total_uncompressed_size: chunk.uncompressed_size,
                 total_compressed_size: compressed_size,
                 key_value_metadata: None,
-                data_page_offset: base + chunk.first_data_page.unwrap_or(0) as i64,
+                data_page_offset: base + chunk.first_data_page as i64,
                 index_page_offset: None,
                 dictionary_page_offset: chunk.dictionary_page.then_some(base),
-                statistics: chunk.statistics.map(|s| s.serialize()),
+                statistics: chunk.statistics,
                 encoding_stats: None,
                 bloom_filter_offset: None,
                 bloom_filter_length: None,
@@ -342,197 +319,5 @@ impl<W: Write> FileWriter<W> {
         self.out.write_all(&bytes)?;
         self.out.flush()?;
         Ok(self.offset + bytes.len() as u64)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    //! Oracle: polars-parquet's own `FileWriter`, given the same encoded
-    //! pages. Everything up to its page index must be the same bytes, and
-    //! its footer must describe the same row groups.
-
-    use polars::prelude::{ArrowDataType, ArrowField, ArrowSchema};
-    use polars_arrow::array::{
-        Array, BooleanArray, DictionaryArray, PrimitiveArray, Utf8ViewArray,
-    };
-    use polars_arrow::datatypes::IntegerType;
-    use polars_parquet::parquet::error::ParquetError;
-    use polars_parquet::write::{self as aw, FallibleStreamingIterator};
-
-    use super::*;
-
-    /// Three row groups of five columns, with pages of 2 KiB so that column
-    /// chunks have several pages (and statistics to combine).
-    fn row_groups() -> (ArrowSchema, Vec<Vec<Box<dyn Array>>>) {
-        let schema = ArrowSchema::from_iter([
-            ArrowField::new("ts".into(), ArrowDataType::Int64, false),
-            ArrowField::new("pid".into(), ArrowDataType::Int32, true),
-            ArrowField::new(
-                "name".into(),
-                ArrowDataType::Dictionary(
-                    IntegerType::UInt32,
-                    Box::new(ArrowDataType::Utf8View),
-                    false,
-                ),
-                true,
-            ),
-            ArrowField::new("ip".into(), ArrowDataType::UInt64, true),
-            ArrowField::new("irq".into(), ArrowDataType::Boolean, true),
-        ]);
-        let names = ["vfs_read", "ksys_read", "do_syscall_64", "schedule", "tick"];
-        let groups = (0..3u64)
-            .map(|g| {
-                let n = 5_000 + 1_000 * g as usize;
-                let ts: Vec<i64> = (0..n as i64)
-                    .map(|i| (g as i64) << 40 | (i * 37 + i * i % 1_009))
-                    .collect();
-                let pid: Vec<Option<i32>> = (0..n)
-                    .map(|i| (i % 7 != 0).then_some((i * 31 % 1_000) as i32 - 500))
-                    .collect();
-                let keys: Vec<Option<u32>> = (0..n)
-                    .map(|i| (i % 11 != 0).then_some((i % 5) as u32))
-                    .collect();
-                let values = Utf8ViewArray::from_slice_values(names);
-                let name = DictionaryArray::try_new(
-                    schema.get("name").unwrap().dtype.clone(),
-                    PrimitiveArray::from(keys),
-                    values.boxed(),
-                )
-                .unwrap();
-                let ip: Vec<Option<u64>> = (0..n)
-                    .map(|i| (i % 3 != 0).then_some(0xffff_ffff_8100_0000 + (i as u64 % 97) * 16))
-                    .collect();
-                let irq: Vec<Option<bool>> = (0..n)
-                    .map(|i| (i % 13 != 0).then_some(i % 4 == g as usize))
-                    .collect();
-                vec![
-                    PrimitiveArray::from_vec(ts).boxed(),
-                    PrimitiveArray::from(pid).boxed(),
-                    name.boxed(),
-                    PrimitiveArray::from(ip).boxed(),
-                    BooleanArray::from(irq).boxed(),
-                ]
-            })
-            .collect();
-        (schema, groups)
-    }
-
-    fn options() -> aw::WriteOptions {
-        aw::WriteOptions {
-            statistics: aw::StatisticsOptions::default(),
-            compression: CompressionOptions::Zstd(None),
-            version: aw::Version::V1,
-            data_page_size: Some(2048),
-        }
-    }
-
-    fn encodings(schema: &ArrowSchema) -> Vec<Vec<aw::Encoding>> {
-        schema
-            .iter_values()
-            .map(|f| match f.dtype {
-                ArrowDataType::Int64 => vec![aw::Encoding::DeltaBinaryPacked],
-                _ => aw::get_dtype_encoding(&f.dtype),
-            })
-            .collect()
-    }
-
-    fn ours(schema: &ArrowSchema, groups: &[Vec<Box<dyn Array>>]) -> Vec<u8> {
-        let parquet = aw::to_parquet_schema(schema).unwrap();
-        let fields = parquet.fields().to_vec();
-        let options = options();
-        let mut out = Vec::new();
-        let mut w = FileWriter::new(&mut out, parquet, &options).unwrap();
-        for arrays in groups {
-            let chunks = arrays
-                .iter()
-                .zip(&fields)
-                .zip(encodings(schema))
-                .map(|((a, f), e)| {
-                    let pages = aw::array_to_columns(a, f.clone(), options, &e)
-                        .unwrap()
-                        .pop()
-                        .unwrap();
-                    encode_chunk(pages, options.compression).unwrap()
-                })
-                .collect();
-            w.write_row_group(arrays[0].len() as u64, chunks).unwrap();
-        }
-        let size = w.finish(vec![aw::schema_to_metadata_key(schema)]).unwrap();
-        assert_eq!(size, out.len() as u64);
-        out
-    }
-
-    fn polars(schema: &ArrowSchema, groups: &[Vec<Box<dyn Array>>]) -> Vec<u8> {
-        let options = options();
-        let mut w = aw::FileWriter::try_new(Vec::new(), schema.clone(), options).unwrap();
-        let fields = w.parquet_schema().fields().to_vec();
-        for arrays in groups {
-            let columns: Vec<_> = arrays
-                .iter()
-                .zip(&fields)
-                .zip(encodings(schema))
-                .flat_map(|((a, f), e)| aw::array_to_columns(a, f.clone(), options, &e).unwrap())
-                .collect();
-            let row_group = aw::DynIter::new(columns.into_iter().map(move |pages| {
-                let pages = pages.map(|p| p.map_err(|e| ParquetError::OutOfSpec(e.to_string())));
-                let compressed = aw::Compressor::new(pages, options.compression, Vec::new())
-                    .map_err(|e| polars_err!(ComputeError: "{e}"));
-                Ok(aw::DynStreamingIterator::new(compressed))
-            }));
-            w.write(arrays[0].len() as u64, row_group).unwrap();
-        }
-        w.end(None).unwrap();
-        w.into_inner()
-    }
-
-    fn footer(file: &[u8]) -> FileMetaData {
-        assert_eq!(&file[..4], MAGIC);
-        assert_eq!(&file[file.len() - 4..], MAGIC);
-        let len = i32::from_le_bytes(file[file.len() - 8..file.len() - 4].try_into().unwrap());
-        let start = file.len() - 8 - len as usize;
-        let mut input = TCompactInputProtocol::new(&file[start..file.len() - 8], usize::MAX);
-        FileMetaData::read_from_in_protocol(&mut input).unwrap()
-    }
-
-    #[test]
-    fn same_pages_and_row_groups_as_polars_parquet_without_the_page_index() {
-        let (schema, groups) = row_groups();
-        let ours = ours(&schema, &groups);
-        let theirs = polars(&schema, &groups);
-        let (mine, mut reference) = (footer(&ours), footer(&theirs));
-
-        // Several pages per column chunk, so statistics were combined.
-        let pages_of_ts = |m: &FileMetaData| {
-            let c = m.row_groups[0].columns[0].meta_data.as_ref().unwrap();
-            c.total_uncompressed_size
-        };
-        assert!(pages_of_ts(&mine) > 3 * 2048, "{}", pages_of_ts(&mine));
-
-        // Row group data (pages and inline column metadata): same bytes.
-        let data_end = reference.row_groups.iter().map(|g| {
-            g.columns
-                .iter()
-                .map(|c| {
-                    let m = c.meta_data.as_ref().unwrap();
-                    m.dictionary_page_offset.unwrap_or(m.data_page_offset) + m.total_compressed_size
-                })
-                .max()
-                .unwrap()
-        });
-        let data_end = data_end.max().unwrap() as usize;
-        assert!(ours.len() > data_end);
-        assert_eq!(ours[..data_end], theirs[..data_end]);
-
-        // Footer: the same row groups, less the page index polars writes.
-        for column in reference.row_groups.iter_mut().flat_map(|g| &mut g.columns) {
-            assert!(column.column_index_offset.is_some() && column.offset_index_offset.is_some());
-            column.column_index_offset = None;
-            column.column_index_length = None;
-            column.offset_index_offset = None;
-            column.offset_index_length = None;
-        }
-        assert_eq!(mine.row_groups.len(), 3);
-        assert_eq!(mine.num_rows, 5_000 + 6_000 + 7_000);
-        assert_eq!(mine, reference);
     }
 }

@@ -13,16 +13,21 @@ use polars_parquet::write::{self, KeyValue};
 
 use crate::atomic::AtomicFile;
 use crate::error::{Error, ErrorKind};
-use crate::event::{Event, EventSink, IrqFlags, TraceInfo};
+use crate::event::{Event, EventSink, IrqFlags, NameIds, TraceInfo};
 
 mod background;
 mod batch;
+mod column;
+mod encode;
 mod file;
 use background::Background;
 use batch::Batch;
 
 /// Rows per row group.
 pub const BATCH_ROWS: usize = 1 << 18;
+
+/// zstd level of the events file's pages (zstd's default, as polars uses).
+const ZSTD_LEVEL: i32 = 3;
 
 /// Column names of the events schema.
 pub use crate::columns as col;
@@ -55,25 +60,6 @@ pub fn schema() -> Schema {
     ])
 }
 
-/// Column encodings: what polars would choose (dictionary, falling back to
-/// plain), except `ts_ns`, whose nondecreasing values `DELTA_BINARY_PACKED`
-/// stores in about 80 % of the bytes (two thirds of the file; see
-/// docs/performance.md). polars' own batched writer offers no per-column
-/// choice, so row groups are encoded here (`background`) with its column
-/// serializer and laid out in the file by `file`.
-fn encodings(schema: &polars::prelude::ArrowSchema) -> Vec<Vec<write::Encoding>> {
-    schema
-        .iter_values()
-        .map(|f| {
-            if f.name.as_str() == col::TS_NS {
-                vec![write::Encoding::DeltaBinaryPacked]
-            } else {
-                write::get_dtype_encoding(&f.dtype)
-            }
-        })
-        .collect()
-}
-
 /// Streams events into a Parquet file; the file appears at its final path
 /// only after [`EventsWriter::finish`].
 pub struct EventsWriter {
@@ -81,7 +67,7 @@ pub struct EventsWriter {
     out: AtomicFile,
     writer: Background,
     arrow_schema: ArrowSchema,
-    batch: Batch,
+    batch: Box<Batch>,
     rows: u64,
 }
 
@@ -110,20 +96,15 @@ impl EventsWriter {
         };
         let arrow_schema = schema().to_arrow(CompatLevel::newest());
         let parquet_schema = write::to_parquet_schema(&arrow_schema).map_err(perr)?;
-        let fields = parquet_schema.fields().to_vec();
         let writer = file::FileWriter::new(file, parquet_schema, &options).map_err(perr)?;
-        let how = background::Encoding {
-            fields,
-            encodings: encodings(&arrow_schema),
-            options,
-        };
-        let writer = Background::start(writer, how).map_err(|e| Error::io(path, e))?;
+        let writer =
+            Background::start(writer, ZSTD_LEVEL).map_err(|e| Error::io(path, e))?;
         Ok(EventsWriter {
             path: path.to_path_buf(),
             out,
             writer,
             arrow_schema,
-            batch: Batch::with_capacity(BATCH_ROWS),
+            batch: Box::default(),
             rows: 0,
         })
     }
@@ -133,12 +114,11 @@ impl EventsWriter {
         if rows == 0 {
             return Ok(());
         }
-        let arrays = self.batch.take_arrays();
-        let previous = self
+        let batch = std::mem::take(&mut self.batch);
+        self.batch = self
             .writer
-            .write(rows, arrays)
+            .write(batch)
             .map_err(|e| Error::parquet(&self.path, e))?;
-        self.batch.recycle(previous);
         Ok(())
     }
 
@@ -147,7 +127,7 @@ impl EventsWriter {
     pub fn finish(mut self, info: &TraceInfo) -> Result<u64, Error> {
         self.flush_batch()?;
         // The row group buffers are not needed for the footer.
-        drop(std::mem::replace(&mut self.batch, Batch::with_capacity(0)));
+        drop(std::mem::take(&mut self.batch));
         let mut kv = vec![write::schema_to_metadata_key(&self.arrow_schema)];
         kv.extend(
             info.to_key_values()
@@ -273,8 +253,128 @@ pub fn read_events(path: &Path, columns: &[&str], sink: &mut dyn EventSink) -> R
             calltime: calltime.and_then(|c| c.get(i)),
             rettime: rettime.and_then(|c| c.get(i)),
             repeats: repeats.and_then(|c| c.get(i)),
+            ids: NameIds::default(),
         };
         sink.event(&ev).map_err(|e| e.with_path(path))?;
     }
     Ok(n as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Oracle: polars' Parquet reader. Whatever the encoders wrote must come
+    //! back value for value, row for row.
+
+    use super::*;
+
+    /// Owned copy of an event, without the reader's ids.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Row {
+        ts: i64,
+        cpu: u32,
+        pid: i32,
+        tgid: Option<i32>,
+        comm: String,
+        event: String,
+        function: Option<String>,
+        parent: Option<String>,
+        module: Option<String>,
+        ip: Option<u64>,
+        parent_ip: Option<u64>,
+        flags: Option<IrqFlags>,
+        preempt: Option<u8>,
+        info: Option<String>,
+        depth: Option<u32>,
+        calltime: Option<u64>,
+        rettime: Option<u64>,
+        repeats: Option<u32>,
+    }
+
+    fn row(e: &Event<'_>) -> Row {
+        Row {
+            ts: e.ts_ns,
+            cpu: e.cpu,
+            pid: e.pid,
+            tgid: e.tgid,
+            comm: e.comm.to_string(),
+            event: e.event.to_string(),
+            function: e.function.map(String::from),
+            parent: e.parent.map(String::from),
+            module: e.module.map(String::from),
+            ip: e.ip,
+            parent_ip: e.parent_ip,
+            flags: e.flags,
+            preempt: e.preempt_depth,
+            info: e.info.map(String::from),
+            depth: e.depth,
+            calltime: e.calltime,
+            rettime: e.rettime,
+            repeats: e.repeats,
+        }
+    }
+
+    #[test]
+    fn every_column_reads_back_as_written_across_row_groups() {
+        // More rows than a row group; 5,000 function names (13-bit keys),
+        // long runs and scattered values, nulls mixed into every optional
+        // column, negative and extreme numbers.
+        let n = BATCH_ROWS + 40_000;
+        let names: Vec<String> = (0..5_000).map(|i| format!("fn_{i}")).collect();
+        let comms = ["bash", "redis-server", "<idle>", "kworker/0:1"];
+        let mut infos = Vec::new();
+        let mut rows = Vec::new();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.parquet");
+        let mut w = EventsWriter::create(&path).unwrap();
+        for i in 0..n {
+            let r = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
+            let sym = if i % 1_000 < 300 { 7 } else { (r % 5_000) as usize };
+            let with_ip = i % 97 != 5;
+            infos.push(format!("prev_pid={} next_comm=x{}", i, r % 13));
+            let e = Event {
+                ts_ns: if i == 3 { i64::MIN } else { 1_000_000 + (i as i64) * 37 - (r % 50) as i64 },
+                cpu: (i / 5_000 % 3) as u32,
+                pid: if i % 11 == 0 { -1 } else { (i / 700) as i32 },
+                tgid: (i % 3 == 0).then_some((i / 900) as i32),
+                comm: comms[i / 3_000 % 4],
+                event: if i % 50 == 0 { "sched_switch" } else { "function" },
+                function: with_ip.then(|| names[sym].as_str()),
+                parent: (i % 13 != 0).then(|| names[(sym + 1) % 5_000].as_str()),
+                module: (sym % 10 == 3).then_some("kvm"),
+                ip: with_ip.then_some(0xffff_ffff_8100_0000 + sym as u64 * 16),
+                parent_ip: (i % 13 != 0).then_some(u64::MAX - r),
+                flags: (i % 17 != 0).then_some(IrqFlags {
+                    irqs_off: r % 2 == 0,
+                    hardirq: i % 100 < 3,
+                    softirq: r % 7 == 0,
+                    nmi: false,
+                }),
+                preempt_depth: (i % 19 != 0).then_some((r % 3) as u8),
+                info: (i % 50 == 0).then_some(infos.last().unwrap().as_str()),
+                depth: (i % 4 == 1).then_some((r % 30) as u32),
+                calltime: (i % 4 == 2).then_some(r << 20),
+                rettime: (i % 4 == 2).then_some(u64::MAX - i as u64),
+                repeats: (i % 23 == 0).then_some(u32::MAX - (i % 2) as u32),
+                ids: NameIds {
+                    function: if with_ip { sym as u32 } else { crate::event::NO_ID },
+                    ..NameIds::default()
+                },
+            };
+            rows.push(row(&e));
+            w.event(&e).unwrap();
+        }
+        assert_eq!(w.finish(&TraceInfo::default()).unwrap(), n as u64);
+        let mut back = Vec::new();
+        let schema = schema();
+        let all: Vec<&str> = schema.iter_names().map(|s| s.as_str()).collect();
+        read_events(&path, &all, &mut |e: &Event<'_>| {
+            back.push(row(e));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(back.len(), rows.len());
+        for (i, (a, b)) in back.iter().zip(&rows).enumerate() {
+            assert_eq!(a, b, "row {i}");
+        }
+    }
 }

@@ -1,0 +1,508 @@
+//! The Parquet encodings of the events columns, written straight from a row
+//! group's plain vectors ([`super::column`]) into column chunks.
+//!
+//! Every column chunk is one dictionary page (dictionary columns) and one
+//! version-1 data page: definition levels (`RLE`, bit width 1, a single run
+//! when the column has no nulls or only nulls), then the values:
+//!
+//! | column kind   | data page encoding      | values                                   |
+//! |---------------|-------------------------|------------------------------------------|
+//! | dictionary    | `RLE_DICTIONARY`        | bit width byte, RLE/bit-packed keys       |
+//! | timestamps    | `DELTA_BINARY_PACKED`   | polars-parquet's encoder                  |
+//! | booleans      | `PLAIN`                 | bit-packed, LSB first                     |
+//! | plain numbers | `PLAIN`                 | little-endian                             |
+//! | plain strings | `PLAIN`                 | 4-byte length, bytes                      |
+//!
+//! Statistics are written per column chunk: null count always, minimum and
+//! maximum in the column's logical order (unsigned for `UInt32`/`UInt64`).
+//! Building Arrow arrays and letting polars-parquet encode them cost twice
+//! the time of the whole decode (docs/performance.md); these encoders touch
+//! each value once.
+
+use polars::prelude::{polars_err, PolarsResult};
+use polars_parquet_format::{DataPageHeader, DictionaryPageHeader, Encoding, Statistics};
+
+use super::column::Validity;
+use super::file::{Chunk, RawPage, Zstd};
+
+/// How the values of a dictionary are stored (the column's physical and
+/// logical type).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum IntKind {
+    /// `INT32`, signed.
+    I32,
+    /// `INT32` holding `UINT_32`.
+    U32,
+    /// `INT64` holding `UINT_64`.
+    U64,
+}
+
+/// The values of one column of a row group, ready to encode.
+pub(super) enum Values<'a> {
+    /// Dictionary-encoded integers: `keys` (one per non-null row) index
+    /// `dict`, which holds each value's bits (`i32` as its `u32` pattern).
+    IntDict {
+        keys: &'a [u32],
+        dict: &'a [u64],
+        kind: IntKind,
+    },
+    /// Dictionary-encoded strings.
+    StrDict {
+        keys: &'a [u32],
+        dict: &'a [Box<str>],
+    },
+    /// `i64` timestamps, delta-encoded (no nulls expected, but allowed).
+    Delta(&'a [i64]),
+    /// Booleans of the non-null rows, bit-packed LSB first, `count` of them.
+    Bools { bits: &'a [u8], count: usize },
+    /// `u64` values of the non-null rows, stored plain.
+    PlainU64(&'a [u64]),
+    /// Strings of the non-null rows: `text[ends[i-1]..ends[i]]`.
+    PlainStr { text: &'a str, ends: &'a [u32] },
+}
+
+/// Append `v` as ULEB128.
+fn uleb(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Bits needed to store `max`.
+fn bit_width(max: u32) -> u8 {
+    (32 - max.leading_zeros()) as u8
+}
+
+/// Append `values` in the RLE/bit-packed hybrid encoding with `width` bits
+/// per value: runs of 8 or more equal values (starting on a group boundary)
+/// as RLE runs, everything else bit-packed in groups of 8.
+pub(super) fn hybrid(out: &mut Vec<u8>, values: &[u32], width: u8) {
+    let n = values.len();
+    let mut packed_from = 0; // first value not yet written
+    let mut i = 0;
+    while i < n {
+        let v = values[i];
+        let mut j = i + 1;
+        while j < n && values[j] == v {
+            j += 1;
+        }
+        // Values of the run that must go into the bit-packed stretch to
+        // bring it to a multiple of 8.
+        let pad = (8 - (i - packed_from) % 8) % 8;
+        if j - i >= pad + 8 {
+            let start = i + pad;
+            bit_pack(out, &values[packed_from..start], width);
+            let run = (j - start) as u64;
+            uleb(out, run << 1);
+            let bytes = usize::from(width).div_ceil(8);
+            out.extend_from_slice(&v.to_le_bytes()[..bytes]);
+            packed_from = j;
+        }
+        i = j;
+    }
+    bit_pack(out, &values[packed_from..], width);
+}
+
+/// Append `values` as bit-packed runs (groups of 8, the last one padded with
+/// zeros).
+fn bit_pack(out: &mut Vec<u8>, values: &[u32], width: u8) {
+    if values.is_empty() {
+        return;
+    }
+    let groups = values.len().div_ceil(8);
+    uleb(out, ((groups as u64) << 1) | 1);
+    if width == 0 {
+        return;
+    }
+    let width = u32::from(width);
+    let mut acc: u64 = 0;
+    let mut bits = 0u32;
+    for &v in values {
+        acc |= u64::from(v) << bits;
+        bits += width;
+        while bits >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            bits -= 8;
+        }
+    }
+    // Pad the last group to 8 values: width bytes per group in all.
+    let want = groups * width as usize;
+    let written = (values.len() * width as usize) / 8;
+    if bits > 0 {
+        out.push(acc as u8);
+    }
+    let have = written + usize::from(bits > 0);
+    out.resize(out.len() + (want - have), 0);
+}
+
+/// Append `values` in the `DELTA_BINARY_PACKED` encoding: blocks of 128
+/// deltas in 4 miniblocks of 32, each bit-packed at its own width above the
+/// block's smallest delta.
+fn delta_binary_packed(out: &mut Vec<u8>, values: &[i64]) {
+    const BLOCK: usize = 128;
+    const MINI: usize = 32;
+    uleb(out, BLOCK as u64);
+    uleb(out, (BLOCK / MINI) as u64);
+    uleb(out, values.len() as u64);
+    let zigzag = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
+    let Some(&first) = values.first() else {
+        uleb(out, 0);
+        return;
+    };
+    uleb(out, zigzag(first));
+    let mut deltas = [0u64; BLOCK];
+    let mut prev = first;
+    for block in values[1..].chunks(BLOCK) {
+        let mut min = i64::MAX;
+        for (d, &v) in deltas.iter_mut().zip(block) {
+            let delta = v.wrapping_sub(prev);
+            prev = v;
+            min = min.min(delta);
+            *d = delta as u64;
+        }
+        uleb(out, zigzag(min));
+        let n = block.len();
+        let mut widths = [0u8; BLOCK / MINI];
+        for (m, w) in widths.iter_mut().enumerate().take(n.div_ceil(MINI)) {
+            let mini = &mut deltas[m * MINI..((m + 1) * MINI).min(n)];
+            let mut or = 0u64;
+            for d in mini.iter_mut() {
+                *d = d.wrapping_sub(min as u64);
+                or |= *d;
+            }
+            *w = (64 - or.leading_zeros()) as u8;
+        }
+        out.extend_from_slice(&widths);
+        for (m, &w) in widths.iter().enumerate().take(n.div_ceil(MINI)) {
+            // A miniblock is always 32 values long; past the data, zeros.
+            let start = m * MINI;
+            let mut mini = [0u64; MINI];
+            let end = (start + MINI).min(n);
+            mini[..end - start].copy_from_slice(&deltas[start..end]);
+            pack64(out, &mini, w);
+        }
+    }
+}
+
+/// Append 32 values bit-packed at `width` bits each, LSB first.
+fn pack64(out: &mut Vec<u8>, values: &[u64; 32], width: u8) {
+    if width == 0 {
+        return;
+    }
+    let width = u32::from(width);
+    let mut acc: u128 = 0;
+    let mut bits = 0u32;
+    for &v in values {
+        acc |= u128::from(v) << bits;
+        bits += width;
+        while bits >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            bits -= 8;
+        }
+    }
+    // 32 values of any width fill whole bytes.
+}
+
+/// Append the definition levels of `validity` (max level 1) with their
+/// 4-byte length prefix.
+fn def_levels(out: &mut Vec<u8>, validity: &Validity) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let n = validity.len() as u64;
+    match validity.bits() {
+        None => {
+            // One RLE run: all 1 (values) or all 0 (nulls).
+            if n > 0 {
+                uleb(out, n << 1);
+                out.push(u8::from(validity.nulls() == 0));
+            }
+        }
+        Some(bits) => {
+            // Bit width 1, bit-packed LSB first: the validity bitmap itself.
+            let groups = validity.len().div_ceil(8);
+            uleb(out, ((groups as u64) << 1) | 1);
+            out.extend_from_slice(&bits[..groups]);
+        }
+    }
+    let len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+fn int_bytes(v: u64, kind: IntKind) -> Vec<u8> {
+    match kind {
+        IntKind::I32 | IntKind::U32 => (v as u32).to_le_bytes().to_vec(),
+        IntKind::U64 => v.to_le_bytes().to_vec(),
+    }
+}
+
+/// Minimum and maximum of `values` in the order of `kind`.
+fn int_range(values: impl Iterator<Item = u64>, kind: IntKind) -> Option<(u64, u64)> {
+    let key = |v: u64| match kind {
+        IntKind::I32 => i64::from(v as u32 as i32) as i128,
+        IntKind::U32 | IntKind::U64 => v as i128,
+    };
+    let mut range: Option<(u64, u64)> = None;
+    for v in values {
+        range = Some(match range {
+            None => (v, v),
+            Some((lo, hi)) => (
+                if key(v) < key(lo) { v } else { lo },
+                if key(v) > key(hi) { v } else { hi },
+            ),
+        });
+    }
+    range
+}
+
+fn statistics(nulls: usize, range: Option<(Vec<u8>, Vec<u8>)>) -> Statistics {
+    let (min_value, max_value) = match range {
+        Some((lo, hi)) => (Some(lo), Some(hi)),
+        None => (None, None),
+    };
+    Statistics {
+        max: None,
+        min: None,
+        null_count: Some(nulls as i64),
+        distinct_count: None,
+        max_value,
+        min_value,
+        is_max_value_exact: None,
+        is_min_value_exact: None,
+    }
+}
+
+fn page_size(n: usize) -> PolarsResult<i32> {
+    i32::try_from(n).map_err(|_| polars_err!(ComputeError: "Parquet page of {n} bytes"))
+}
+
+fn data_header(rows: usize, encoding: Encoding) -> PolarsResult<DataPageHeader> {
+    Ok(DataPageHeader {
+        num_values: page_size(rows)?,
+        encoding,
+        definition_level_encoding: Encoding::RLE,
+        repetition_level_encoding: Encoding::RLE,
+        statistics: None,
+    })
+}
+
+/// Buffers and compression context of one encoding thread, reused column
+/// after column.
+pub(super) struct Scratch {
+    dict: Vec<u8>,
+    data: Vec<u8>,
+    zstd: Zstd,
+}
+
+impl Scratch {
+    /// Buffers for compressing with zstd at `level`.
+    pub(super) fn new(level: i32) -> std::io::Result<Scratch> {
+        Ok(Scratch {
+            dict: Vec::new(),
+            data: Vec::new(),
+            zstd: Zstd::new(level)?,
+        })
+    }
+}
+
+/// Encode one column of a row group (its `validity` and `values`) as a
+/// compressed column chunk.
+pub(super) fn encode_column(
+    validity: &Validity,
+    values: Values<'_>,
+    scratch: &mut Scratch,
+) -> PolarsResult<Chunk> {
+    let Scratch { dict, data, zstd } = scratch;
+    dict.clear();
+    data.clear();
+    def_levels(data, validity);
+    let rows = validity.len();
+    let nulls = validity.nulls();
+    let mut dict_values = None;
+    let (encoding, stats) = match values {
+        Values::IntDict { keys, dict: d, kind } => {
+            for &v in d {
+                match kind {
+                    IntKind::I32 | IntKind::U32 => dict.extend_from_slice(&(v as u32).to_le_bytes()),
+                    IntKind::U64 => dict.extend_from_slice(&v.to_le_bytes()),
+                }
+            }
+            dict_values = Some(d.len());
+            let width = bit_width(d.len().saturating_sub(1) as u32).max(1);
+            data.push(width);
+            hybrid(data, keys, width);
+            let range = int_range(d.iter().copied(), kind)
+                .map(|(lo, hi)| (int_bytes(lo, kind), int_bytes(hi, kind)));
+            (Encoding::RLE_DICTIONARY, statistics(nulls, range))
+        }
+        Values::StrDict { keys, dict: d } => {
+            for s in d {
+                dict.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                dict.extend_from_slice(s.as_bytes());
+            }
+            dict_values = Some(d.len());
+            let width = bit_width(d.len().saturating_sub(1) as u32).max(1);
+            data.push(width);
+            hybrid(data, keys, width);
+            let lo = d.iter().min_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            let hi = d.iter().max_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            let range = lo.zip(hi).map(|(lo, hi)| (lo.as_bytes().to_vec(), hi.as_bytes().to_vec()));
+            (Encoding::RLE_DICTIONARY, statistics(nulls, range))
+        }
+        Values::Delta(v) => {
+            delta_binary_packed(data, v);
+            let lo = v.iter().min();
+            let hi = v.iter().max();
+            let range = lo
+                .zip(hi)
+                .map(|(lo, hi)| (lo.to_le_bytes().to_vec(), hi.to_le_bytes().to_vec()));
+            (Encoding::DELTA_BINARY_PACKED, statistics(nulls, range))
+        }
+        Values::Bools { bits, count } => {
+            data.extend_from_slice(&bits[..count.div_ceil(8)]);
+            let get = |i: usize| bits[i / 8] >> (i % 8) & 1 == 1;
+            let any_true = (0..count).any(get);
+            let any_false = (0..count).any(|i| !get(i));
+            let range = (count > 0).then(|| (vec![u8::from(!any_false)], vec![u8::from(any_true)]));
+            (Encoding::PLAIN, statistics(nulls, range))
+        }
+        Values::PlainU64(v) => {
+            for x in v {
+                data.extend_from_slice(&x.to_le_bytes());
+            }
+            let range = int_range(v.iter().copied(), IntKind::U64)
+                .map(|(lo, hi)| (lo.to_le_bytes().to_vec(), hi.to_le_bytes().to_vec()));
+            (Encoding::PLAIN, statistics(nulls, range))
+        }
+        Values::PlainStr { text, ends } => {
+            let mut start = 0usize;
+            let mut lo: Option<&str> = None;
+            let mut hi: Option<&str> = None;
+            for &end in ends {
+                let s = &text[start..end as usize];
+                start = end as usize;
+                data.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                data.extend_from_slice(s.as_bytes());
+                if lo.is_none_or(|l| s.as_bytes() < l.as_bytes()) {
+                    lo = Some(s);
+                }
+                if hi.is_none_or(|h| s.as_bytes() > h.as_bytes()) {
+                    hi = Some(s);
+                }
+            }
+            let range = lo.zip(hi).map(|(lo, hi)| (lo.as_bytes().to_vec(), hi.as_bytes().to_vec()));
+            (Encoding::PLAIN, statistics(nulls, range))
+        }
+    };
+    let mut pages = Vec::with_capacity(2);
+    if let Some(num_values) = dict_values {
+        pages.push(RawPage::Dictionary {
+            header: DictionaryPageHeader {
+                num_values: page_size(num_values)?,
+                encoding: Encoding::PLAIN,
+                is_sorted: None,
+            },
+            bytes: &dict[..],
+        });
+    }
+    pages.push(RawPage::Data {
+        header: data_header(rows, encoding)?,
+        bytes: &data[..],
+    });
+    Chunk::compress(&pages, rows, Some(stats), zstd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decode the RLE/bit-packed hybrid (the Parquet specification's
+    /// grammar), `n` values of `width` bits.
+    fn unhybrid(mut b: &[u8], width: u8, n: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        let read_uleb = |b: &mut &[u8]| {
+            let (mut v, mut shift) = (0u64, 0);
+            loop {
+                let byte = b[0];
+                *b = &b[1..];
+                v |= u64::from(byte & 0x7f) << shift;
+                shift += 7;
+                if byte & 0x80 == 0 {
+                    return v;
+                }
+            }
+        };
+        while out.len() < n {
+            let h = read_uleb(&mut b);
+            if h & 1 == 1 {
+                let count = (h >> 1) as usize * 8;
+                let bytes = (h >> 1) as usize * usize::from(width);
+                let (packed, rest) = b.split_at(bytes);
+                for i in 0..count {
+                    let mut v = 0u32;
+                    for bit in 0..usize::from(width) {
+                        let at = i * usize::from(width) + bit;
+                        v |= u32::from(packed[at / 8] >> (at % 8) & 1) << bit;
+                    }
+                    out.push(v);
+                }
+                b = rest;
+            } else {
+                let count = (h >> 1) as usize;
+                let bytes = usize::from(width).div_ceil(8);
+                let mut v = [0u8; 4];
+                v[..bytes].copy_from_slice(&b[..bytes]);
+                b = &b[bytes..];
+                out.extend(std::iter::repeat_n(u32::from_le_bytes(v), count));
+            }
+        }
+        out.truncate(n);
+        out
+    }
+
+    #[test]
+    fn hybrid_round_trips_runs_and_scattered_values() {
+        let cases: Vec<Vec<u32>> = vec![
+            vec![],
+            vec![5],
+            vec![3; 100],
+            (0..37).map(|i| i % 5).collect(),
+            [vec![1, 2, 3], vec![9; 20], vec![4, 5], vec![7; 8], vec![0; 3]].concat(),
+            (0..1000).map(|i| if i % 100 < 60 { 42 } else { i * 7 % 1000 }).collect(),
+        ];
+        for values in cases {
+            let max = values.iter().copied().max().unwrap_or(0);
+            let width = bit_width(max).max(1);
+            let mut out = Vec::new();
+            hybrid(&mut out, &values, width);
+            assert_eq!(unhybrid(&out, width, values.len()), values, "{values:?}");
+        }
+    }
+
+    #[test]
+    fn long_runs_become_rle_runs() {
+        let mut out = Vec::new();
+        hybrid(&mut out, &[7; 1000], 3);
+        // One RLE run: header 1000 << 1 as ULEB128 (2 bytes), one value byte.
+        assert_eq!(out, vec![0xd0, 0x0f, 7]);
+    }
+
+    #[test]
+    fn definition_levels_are_one_run_unless_mixed() {
+        let mut v = Validity::default();
+        for _ in 0..10 {
+            v.push(true);
+        }
+        let mut out = Vec::new();
+        def_levels(&mut out, &v);
+        assert_eq!(out, vec![2, 0, 0, 0, 20, 1]);
+        v.push(false);
+        out.clear();
+        def_levels(&mut out, &v);
+        // 11 levels: two groups, bits LSB first.
+        assert_eq!(out, vec![3, 0, 0, 0, 0b101, 0xff, 0b011]);
+    }
+}
