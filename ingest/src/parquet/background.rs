@@ -96,7 +96,7 @@ impl Background {
         let mut previous = if self.in_flight {
             self.done.recv().map_err(|_| self.failure())?
         } else {
-            Box::default()
+            Batch::with_capacity(batch.len())
         };
         previous.clear();
         self.send(Job::RowGroup(batch))?;

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 
 use polars::prelude::PolarsResult;
 
-use super::column::{BoolColumn, IntColumn, StrColumn, TextColumn, U64Column, Validity};
+use super::column::{FlagsColumn, IntColumn, StrColumn, TextColumn, U64Column, Validity};
 use super::encode::{encode_column, IntKind, Scratch, Values};
 use super::file::Chunk;
 use crate::event::Event;
@@ -31,7 +31,7 @@ pub(super) struct Batch {
     module: StrColumn,
     ip: IntColumn,
     parent_ip: IntColumn,
-    flags: [BoolColumn; 4],
+    flags: FlagsColumn,
     preempt: IntColumn,
     info: TextColumn,
     depth: IntColumn,
@@ -57,17 +57,39 @@ impl Batch {
         self.module.push(e.module, ids.function);
         self.ip.push_for(e.ip, ids.function);
         self.parent_ip.push_for(e.parent_ip, ids.parent);
-        let f = e.flags;
-        self.flags[0].push(f.map(|f| f.irqs_off));
-        self.flags[1].push(f.map(|f| f.hardirq));
-        self.flags[2].push(f.map(|f| f.softirq));
-        self.flags[3].push(f.map(|f| f.nmi));
+        self.flags.push(e.flags.map(|f| {
+            u8::from(f.irqs_off)
+                | u8::from(f.hardirq) << 1
+                | u8::from(f.softirq) << 2
+                | u8::from(f.nmi) << 3
+        }));
         self.preempt.push(e.preempt_depth.map(u64::from));
         self.info.push(e.info);
         self.depth.push(e.depth.map(u64::from));
         self.calltime.push(e.calltime);
         self.rettime.push(e.rettime);
         self.repeats.push(e.repeats.map(u64::from));
+    }
+
+    /// A builder whose row-per-row vectors hold `n` rows without growing
+    /// (growing copied them several times per row group).
+    pub(super) fn with_capacity(n: usize) -> Box<Batch> {
+        let mut b = Box::<Batch>::default();
+        b.ts.reserve(n);
+        for c in [
+            &mut b.cpu,
+            &mut b.pid,
+            &mut b.ip,
+            &mut b.parent_ip,
+            &mut b.preempt,
+        ] {
+            c.keys.reserve(n);
+        }
+        for c in [&mut b.comm, &mut b.event, &mut b.function, &mut b.parent] {
+            c.keys.reserve(n);
+        }
+        b.flags.rows.reserve(n);
+        b
     }
 
     pub(super) fn len(&self) -> usize {
@@ -98,9 +120,7 @@ impl Batch {
         ] {
             c.clear();
         }
-        for c in &mut self.flags {
-            c.clear();
-        }
+        self.flags.clear();
         self.info.clear();
         self.calltime.clear();
         self.rettime.clear();
@@ -127,15 +147,7 @@ impl Batch {
                 },
             )
         }
-        fn bools(c: &BoolColumn) -> (&Validity, Values<'_>) {
-            (
-                &c.validity,
-                Values::Bools {
-                    bits: &c.bits,
-                    count: c.count,
-                },
-            )
-        }
+
         match i {
             0 => (all, Values::Delta(&self.ts)),
             1 => int(&self.cpu, IntKind::U32),
@@ -148,7 +160,13 @@ impl Batch {
             8 => str(&self.module),
             9 => int(&self.ip, IntKind::U64),
             10 => int(&self.parent_ip, IntKind::U64),
-            11..=14 => bools(&self.flags[i - 11]),
+            11..=14 => (
+                &self.flags.validity,
+                Values::Flags {
+                    rows: &self.flags.rows,
+                    bit: (i - 11) as u8,
+                },
+            ),
             15 => int(&self.preempt, IntKind::U32),
             16 => (
                 &self.info.validity,

@@ -187,10 +187,28 @@ pub(crate) struct IntColumn {
     /// by its symbol).
     by_id: Vec<(u64, u32)>,
     last: Option<(u64, u32)>,
+    /// Key by value for values below [`SMALL`] (CPUs, depths, counts).
+    small: Vec<u32>,
 }
+
+/// Values below this are looked up in a table instead of hashed.
+const SMALL: u64 = 1024;
 
 impl IntColumn {
     fn lookup(&mut self, v: u64) -> u32 {
+        if v < SMALL {
+            if self.small.is_empty() {
+                self.small.resize(SMALL as usize, u32::MAX);
+            }
+            let k = self.small[v as usize];
+            if k != u32::MAX {
+                return k;
+            }
+            let k = self.dict.len() as u32;
+            self.dict.push(v);
+            self.small[v as usize] = k;
+            return k;
+        }
         match self.last {
             Some((lv, k)) if lv == v => k,
             _ => *self.index.entry(v).or_insert_with(|| {
@@ -234,6 +252,7 @@ impl IntColumn {
         self.index.clear();
         self.by_id.clear();
         self.last = None;
+        self.small.clear();
     }
 }
 
@@ -286,34 +305,26 @@ impl TextColumn {
     }
 }
 
-/// A boolean column.
+/// The four interrupt-flag columns, kept as one byte per non-null row (bit
+/// `i` for column `i`) and split when encoded.
 #[derive(Debug, Default)]
-pub(crate) struct BoolColumn {
+pub(crate) struct FlagsColumn {
     pub validity: Validity,
-    /// Values of the non-null rows, LSB first.
-    pub bits: Vec<u8>,
-    /// Number of values in `bits`.
-    pub count: usize,
+    pub rows: Vec<u8>,
 }
 
-impl BoolColumn {
+impl FlagsColumn {
     #[inline]
-    pub fn push(&mut self, v: Option<bool>) {
+    pub fn push(&mut self, v: Option<u8>) {
         if let Some(b) = v {
-            let i = self.count;
-            if i % 8 == 0 {
-                self.bits.push(0);
-            }
-            self.bits[i / 8] |= u8::from(b) << (i % 8);
-            self.count += 1;
+            self.rows.push(b);
         }
         self.validity.push(v.is_some());
     }
 
     pub fn clear(&mut self) {
         self.validity.clear();
-        self.bits.clear();
-        self.count = 0;
+        self.rows.clear();
     }
 }
 

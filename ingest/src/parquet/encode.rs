@@ -53,8 +53,8 @@ pub(super) enum Values<'a> {
     },
     /// `i64` timestamps, delta-encoded (no nulls expected, but allowed).
     Delta(&'a [i64]),
-    /// Booleans of the non-null rows, bit-packed LSB first, `count` of them.
-    Bools { bits: &'a [u8], count: usize },
+    /// Booleans of the non-null rows: bit `bit` of each byte of `rows`.
+    Flags { rows: &'a [u8], bit: u8 },
     /// `u64` values of the non-null rows, stored plain.
     PlainU64(&'a [u64]),
     /// Strings of the non-null rows: `text[ends[i-1]..ends[i]]`.
@@ -361,12 +361,19 @@ pub(super) fn encode_column(
                 .map(|(lo, hi)| (lo.to_le_bytes().to_vec(), hi.to_le_bytes().to_vec()));
             (Encoding::DELTA_BINARY_PACKED, statistics(nulls, range))
         }
-        Values::Bools { bits, count } => {
-            data.extend_from_slice(&bits[..count.div_ceil(8)]);
-            let get = |i: usize| bits[i / 8] >> (i % 8) & 1 == 1;
-            let any_true = (0..count).any(get);
-            let any_false = (0..count).any(|i| !get(i));
-            let range = (count > 0).then(|| (vec![u8::from(!any_false)], vec![u8::from(any_true)]));
+        Values::Flags { rows: r, bit } => {
+            // PLAIN booleans: bit-packed, LSB first.
+            let (mut ones, mut zeros) = (0u8, 0u8);
+            for group in r.chunks(8) {
+                let mut byte = 0u8;
+                for (j, &f) in group.iter().enumerate() {
+                    byte |= (f >> bit & 1) << j;
+                }
+                ones |= byte;
+                zeros |= !byte & (0xff >> (8 - group.len()));
+                data.push(byte);
+            }
+            let range = (!r.is_empty()).then(|| (vec![u8::from(zeros == 0)], vec![u8::from(ones != 0)]));
             (Encoding::PLAIN, statistics(nulls, range))
         }
         Values::PlainU64(v) => {

@@ -104,7 +104,7 @@ impl EventsWriter {
             out,
             writer,
             arrow_schema,
-            batch: Box::default(),
+            batch: Batch::with_capacity(BATCH_ROWS),
             rows: 0,
         })
     }
