@@ -44,25 +44,38 @@ fn scan_hex(s: &str) -> Option<(u64, &str)> {
         .strip_prefix("0x")
         .or_else(|| s.strip_prefix("0X"))
         .unwrap_or(s);
-    let n = s
-        .bytes()
-        .take(16)
-        .take_while(|b| b.is_ascii_hexdigit())
-        .count();
-    if n == 0 {
-        return None;
+    let mut v = 0u64;
+    let mut n = 0;
+    for &b in s.as_bytes().iter().take(16) {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => break,
+        };
+        v = v << 4 | u64::from(d);
+        n += 1;
     }
-    let v = u64::from_str_radix(&s[..n], 16).ok()?;
-    Some((v, &s[n..]))
+    (n > 0).then(|| (v, &s[n..]))
+}
+
+/// Offset of `part` (a slice of `whole`) in `whole`, and its length.
+fn span(whole: &str, part: &str) -> (u32, u32) {
+    let at = part.as_ptr() as usize - whole.as_ptr() as usize;
+    (at as u32, part.len() as u32)
 }
 
 impl Kallsyms {
     /// Parse kallsyms text.
     pub fn parse(text: &[u8]) -> Kallsyms {
-        let text = String::from_utf8_lossy(text);
+        // Names are kept as ranges of the text itself.
+        let text = match std::str::from_utf8(text) {
+            Ok(t) => t.to_string(),
+            Err(_) => String::from_utf8_lossy(text).into_owned(),
+        };
         let mut ks = Kallsyms::default();
         // Registration order; reversed below to mimic the prepend-built list.
-        let mut syms = Vec::new();
+        let mut syms = Vec::with_capacity(text.len() / 32);
         for (i, line) in text.split('\n').filter(|l| !l.is_empty()).enumerate() {
             ks.lines = i + 1;
             let Some((addr, rest)) = scan_hex(line) else {
@@ -77,9 +90,11 @@ impl Kallsyms {
                 break;
             };
             let rest = chars.as_str().trim_start();
-            // "%*s": the name runs to the next white space.
+            // "%*s": the name runs to the next white space (ASCII white
+            // space bytes never occur inside a multi-byte character).
             let name_len = rest
-                .find(|c: char| c.is_ascii_whitespace())
+                .bytes()
+                .position(|b| b.is_ascii_whitespace())
                 .unwrap_or(rest.len());
             if name_len == 0 {
                 ks.stopped_at_line = Some(i + 1);
@@ -87,35 +102,27 @@ impl Kallsyms {
             }
             let name = &rest[..name_len];
             let after = &rest[name_len..];
-            // "%*1[\t][%n%*s%n": exactly one tab, '[', then the module up to white space.
-            let module = after
-                .strip_prefix('\t')
-                .and_then(|m| m.strip_prefix('['))
-                .map(|m| &m[..m.find(|c: char| c.is_ascii_whitespace()).unwrap_or(m.len())])
-                .filter(|m| !m.is_empty())
-                // libtraceevent drops the last character (the ']').
-                .map(|m| &m[..m.char_indices().last().map_or(0, |(i, _)| i)]);
             if name.starts_with('$') || kind == 'A' || kind == 'a' {
                 continue;
             }
-            let n = ks.push_text(name);
-            let m = module.map(|m| ks.push_text(m));
+            // "%*1[\t][%n%*s%n": exactly one tab, '[', then the module up to white space.
+            let module = after
+                .strip_prefix("\t[")
+                .map(|m| &m[..m.bytes().position(|b| b.is_ascii_whitespace()).unwrap_or(m.len())])
+                .filter(|m| !m.is_empty())
+                // libtraceevent drops the last character (the ']').
+                .map(|m| &m[..m.char_indices().last().map_or(0, |(i, _)| i)]);
             syms.push(Sym {
                 addr,
-                name: n,
-                module: m,
+                name: span(&text, name),
+                module: module.map(|m| span(&text, m)),
             });
         }
         syms.reverse();
         syms.sort_by_key(|s| s.addr); // stable, like glibc's merge sort
         ks.syms = syms;
+        ks.text = text;
         ks
-    }
-
-    fn push_text(&mut self, s: &str) -> (u32, u32) {
-        let start = self.text.len() as u32;
-        self.text.push_str(s);
-        (start, s.len() as u32)
     }
 
     /// Number of symbols kept.
@@ -178,7 +185,7 @@ impl Default for SymCache {
     fn default() -> SymCache {
         // Address 0 never caches: it is looked up each time (and is rare).
         SymCache {
-            slots: vec![(0, NO_SYM); 1 << 12],
+            slots: vec![(0, NO_SYM); 1 << 14],
         }
     }
 }

@@ -15,6 +15,10 @@
 
 use std::collections::HashMap;
 
+/// Event ids below this are looked up in a table (kernels number them from 1
+/// up, a few thousand at most).
+const DENSE_IDS: u64 = 1 << 16;
+
 use super::cmdlines::Cmdlines;
 use super::cursor::{Cursor, DatResult, Fault};
 use super::format::{parse_format, EventFormat, Field};
@@ -108,6 +112,10 @@ pub(crate) struct Meta {
     pub layout: PageLayout,
     /// Event formats.
     pub formats: Vec<EventFormat>,
+    /// Format index by event id, for ids below [`DENSE_IDS`] (one lookup
+    /// per record: an array, not a hash).
+    dense_ids: Vec<u32>,
+    /// Format index by event id, for larger ids.
     ids: HashMap<u64, usize>,
     /// Common fields.
     pub common: Common,
@@ -315,8 +323,20 @@ impl Meta {
         let common = common_fields(&parts.formats)
             .ok_or_else(|| Fault::missing(header.body, "common_type field (no event formats)"))?;
         let mut ids = HashMap::new();
+        let mut dense_ids = Vec::new();
         for (i, f) in parts.formats.iter().enumerate() {
-            ids.entry(u64::from(f.id)).or_insert(i);
+            let id = u64::from(f.id);
+            if id < DENSE_IDS {
+                let id = id as usize;
+                if id >= dense_ids.len() {
+                    dense_ids.resize(id + 1, u32::MAX);
+                }
+                if dense_ids[id] == u32::MAX {
+                    dense_ids[id] = i as u32;
+                }
+            } else {
+                ids.entry(id).or_insert(i);
+            }
         }
         let plans = parts.formats.iter().map(plan_for).collect();
         let tsc2nsec = opts.tsc2nsec.filter(|t| t.mult != 0);
@@ -325,6 +345,7 @@ impl Meta {
             header,
             layout,
             formats: parts.formats,
+            dense_ids,
             ids,
             common,
             plans,
@@ -342,8 +363,16 @@ impl Meta {
     }
 
     /// Index of the format whose ID is `id`.
+    #[inline]
     pub fn format_index(&self, id: u64) -> Option<usize> {
-        self.ids.get(&id).copied()
+        if id < DENSE_IDS {
+            match self.dense_ids.get(id as usize) {
+                Some(&i) if i != u32::MAX => Some(i as usize),
+                _ => None,
+            }
+        } else {
+            self.ids.get(&id).copied()
+        }
     }
 
     /// The trace clock name (`local`, `global`, ...), if the file says.

@@ -193,7 +193,12 @@ impl<'a> CpuStream<'a> {
             self.remaining = 0;
             return Err(f);
         }
-        let mut batch = Batch::default();
+        // Room for the last page's records too (at least 8 bytes each):
+        // growing the vector copied every batch several times.
+        let mut batch = Batch {
+            recs: Vec::with_capacity(want + self.page_size / 8),
+            ..Batch::default()
+        };
         match self.fill(&mut batch, want) {
             Ok(()) => {}
             Err(f) if batch.recs.is_empty() => {

@@ -234,6 +234,7 @@ impl IntColumn {
         };
         let key = match memo_get(&self.by_id, id) {
             Some((mv, k)) if mv == v && k != u32::MAX => k,
+            _ if self.last.is_some_and(|(lv, _)| lv == v) => self.last.map_or(0, |(_, k)| k),
             _ => {
                 let k = self.lookup(v);
                 memo_set(&mut self.by_id, id, (v, k), (0, u32::MAX));

@@ -76,66 +76,75 @@ fn bit_width(max: u32) -> u8 {
 }
 
 /// Append `values` in the RLE/bit-packed hybrid encoding with `width` bits
-/// per value: runs of 8 or more equal values (starting on a group boundary)
-/// as RLE runs, everything else bit-packed in groups of 8.
+/// per value (at most 32): a group of 8 equal values (counted from the end
+/// of the previous run) starts an RLE run that takes every equal value after
+/// it; everything else is bit-packed in groups of 8.
 pub(super) fn hybrid(out: &mut Vec<u8>, values: &[u32], width: u8) {
     let n = values.len();
     let mut packed_from = 0; // first value not yet written
     let mut i = 0;
-    while i < n {
+    while i + 8 <= n {
         let v = values[i];
-        let mut j = i + 1;
-        while j < n && values[j] == v {
-            j += 1;
-        }
-        // Values of the run that must go into the bit-packed stretch to
-        // bring it to a multiple of 8.
-        let pad = (8 - (i - packed_from) % 8) % 8;
-        if j - i >= pad + 8 {
-            let start = i + pad;
-            bit_pack(out, &values[packed_from..start], width);
-            let run = (j - start) as u64;
-            uleb(out, run << 1);
+        let group: &[u32; 8] = values[i..i + 8].try_into().expect("8 values");
+        if group.iter().fold(true, |all, &x| all & (x == v)) {
+            let mut j = i + 8;
+            while j < n && values[j] == v {
+                j += 1;
+            }
+            bit_pack(out, &values[packed_from..i], width);
+            uleb(out, ((j - i) as u64) << 1);
             let bytes = usize::from(width).div_ceil(8);
             out.extend_from_slice(&v.to_le_bytes()[..bytes]);
             packed_from = j;
+            i = j;
+        } else {
+            i += 8;
         }
-        i = j;
     }
     bit_pack(out, &values[packed_from..], width);
 }
 
-/// Append `values` as bit-packed runs (groups of 8, the last one padded with
-/// zeros).
+/// Append `values` as one bit-packed run (groups of 8, the last one padded
+/// with zeros).
 fn bit_pack(out: &mut Vec<u8>, values: &[u32], width: u8) {
     if values.is_empty() {
         return;
     }
     let groups = values.len().div_ceil(8);
     uleb(out, ((groups as u64) << 1) | 1);
-    if width == 0 {
-        return;
-    }
-    let width = u32::from(width);
-    let mut acc: u64 = 0;
-    let mut bits = 0u32;
-    for &v in values {
-        acc |= u64::from(v) << bits;
-        bits += width;
-        while bits >= 8 {
-            out.push(acc as u8);
-            acc >>= 8;
-            bits -= 8;
+    let w = usize::from(width);
+    // A group of 8 values is `w` bytes; up to 16 bits it fits one u128.
+    let pack = |out: &mut Vec<u8>, group: &[u32]| {
+        if w <= 16 {
+            let mut acc: u128 = 0;
+            for (k, &v) in group.iter().enumerate() {
+                acc |= u128::from(v) << (k * w);
+            }
+            out.extend_from_slice(&acc.to_le_bytes()[..w]);
+        } else {
+            // 8 values of up to 32 bits: stream them through a u64.
+            let (mut acc, mut bits) = (0u64, 0usize);
+            for &v in group {
+                acc |= u64::from(v) << bits;
+                bits += w;
+                while bits >= 8 {
+                    out.push(acc as u8);
+                    acc >>= 8;
+                    bits -= 8;
+                }
+            }
         }
+    };
+    let mut chunks = values.chunks_exact(8);
+    for group in &mut chunks {
+        pack(out, group);
     }
-    // Pad the last group to 8 values: width bytes per group in all.
-    let want = groups * width as usize;
-    let written = (values.len() * width as usize) / 8;
-    if bits > 0 {
-        out.push(acc as u8);
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut last = [0u32; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        pack(out, &last);
     }
-    let have = written + usize::from(bits > 0);
-    out.resize(out.len() + (want - have), 0);
 }
 
 /// Append `values` in the `DELTA_BINARY_PACKED` encoding: blocks of 128
@@ -479,6 +488,8 @@ mod tests {
             (0..37).map(|i| i % 5).collect(),
             [vec![1, 2, 3], vec![9; 20], vec![4, 5], vec![7; 8], vec![0; 3]].concat(),
             (0..1000).map(|i| if i % 100 < 60 { 42 } else { i * 7 % 1000 }).collect(),
+            (0..300u32).map(|i| i.wrapping_mul(2_654_435_761) >> 9).collect(),
+            (0..77u32).map(|i| i.wrapping_mul(2_654_435_761)).collect(),
         ];
         for values in cases {
             let max = values.iter().copied().max().unwrap_or(0);
