@@ -23,8 +23,19 @@ pub(crate) struct Validity {
 
 impl Validity {
     /// Append a row.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, valid: bool) {
+        // Uniform so far and staying so: count only.
+        if self.bits.is_none() && (valid == (self.nulls == 0) || self.len == 0) {
+            self.len += 1;
+            self.nulls += usize::from(!valid);
+        } else {
+            self.push_mixed(valid);
+        }
+    }
+
+    #[inline(never)]
+    fn push_mixed(&mut self, valid: bool) {
         let i = self.len;
         match &mut self.bits {
             Some(bits) => {
@@ -33,7 +44,6 @@ impl Validity {
                 }
                 bits[i / 8] |= u8::from(valid) << (i % 8);
             }
-            None if valid == (self.nulls == 0) || i == 0 => {}
             None => self.materialize(valid),
         }
         self.len += 1;
@@ -88,16 +98,6 @@ impl Validity {
     }
 }
 
-/// Look up `id` in a memo indexed by id (grown on demand).
-#[inline]
-fn memo_get<T: Copy>(memo: &[T], id: u32) -> Option<T> {
-    if id == NO_ID {
-        None
-    } else {
-        memo.get(id as usize).copied()
-    }
-}
-
 /// Ids past this are not remembered (a memo indexed by id stays small).
 const MAX_MEMO_ID: u32 = 1 << 22;
 
@@ -144,23 +144,27 @@ impl StrColumn {
     }
 
     /// Append a row: `v`, whose id (or [`NO_ID`]) is `id`.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, v: Option<&str>, id: u32) {
         let Some(s) = v else {
             self.validity.push(false);
             return;
         };
-        let key = match memo_get(&self.by_id, id) {
-            Some(k) if k != u32::MAX => k,
-            _ => {
-                let k = self.lookup(s);
-                memo_set(&mut self.by_id, id, k, u32::MAX);
-                k
-            }
+        // NO_ID is past the end of the memo.
+        let key = match self.by_id.get(id as usize) {
+            Some(&k) if k != u32::MAX => k,
+            _ => self.key_of(s, id),
         };
         self.last = key;
         self.keys.push(key);
         self.validity.push(true);
+    }
+
+    #[inline(never)]
+    fn key_of(&mut self, s: &str, id: u32) -> u32 {
+        let k = self.lookup(s);
+        memo_set(&mut self.by_id, id, k, u32::MAX);
+        k
     }
 
     pub fn clear(&mut self) {
@@ -219,31 +223,34 @@ impl IntColumn {
     }
 
     /// Append a row.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, v: Option<u64>) {
         self.push_for(v, NO_ID);
     }
 
     /// Append a row whose value usually follows from `id` (an address from
     /// its symbol): the key is remembered by id, checked against the value.
-    #[inline]
+    #[inline(always)]
     pub fn push_for(&mut self, v: Option<u64>, id: u32) {
         let Some(v) = v else {
             self.validity.push(false);
             return;
         };
-        let key = match memo_get(&self.by_id, id) {
-            Some((mv, k)) if mv == v && k != u32::MAX => k,
-            _ if self.last.is_some_and(|(lv, _)| lv == v) => self.last.map_or(0, |(_, k)| k),
-            _ => {
-                let k = self.lookup(v);
-                memo_set(&mut self.by_id, id, (v, k), (0, u32::MAX));
-                k
-            }
+        let key = match (self.by_id.get(id as usize), self.last) {
+            (Some(&(mv, k)), _) if mv == v && k != u32::MAX => k,
+            (_, Some((lv, k))) if lv == v => k,
+            _ => self.key_of(v, id),
         };
         self.last = Some((v, key));
         self.keys.push(key);
         self.validity.push(true);
+    }
+
+    #[inline(never)]
+    fn key_of(&mut self, v: u64, id: u32) -> u32 {
+        let k = self.lookup(v);
+        memo_set(&mut self.by_id, id, (v, k), (0, u32::MAX));
+        k
     }
 
     pub fn clear(&mut self) {
