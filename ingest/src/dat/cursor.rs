@@ -77,6 +77,7 @@ pub(crate) type DatResult<T> = Result<T, Fault>;
 
 /// Read an unsigned number of `size` bytes (1, 2, 4 or 8) in the given byte order.
 /// Returns `None` if `bytes` is shorter than `size` or the size is not one of those.
+#[inline(always)]
 pub(crate) fn read_uint(bytes: &[u8], size: usize, big: bool) -> Option<u64> {
     let b = bytes.get(..size)?;
     Some(match size {

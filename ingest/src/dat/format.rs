@@ -59,12 +59,14 @@ impl Field {
 
     /// The field as an unsigned number from `data` (a record payload).
     /// `None` if the record is too short or the size is not 1, 2, 4 or 8.
+    #[inline(always)]
     pub fn uint(&self, data: &[u8], big: bool) -> Option<u64> {
         let b = data.get(self.offset..)?;
         read_uint(b, self.size, big)
     }
 
     /// The field as a signed number (sign-extended from its size).
+    #[inline(always)]
     pub fn int(&self, data: &[u8], big: bool) -> Option<i64> {
         self.uint(data, big).map(|v| sign_extend(v, self.size))
     }

@@ -192,6 +192,7 @@ impl Default for SymCache {
 
 impl SymCache {
     /// `ks.lookup(addr)`, from the cache when `addr` was seen last in its slot.
+    #[inline]
     pub fn lookup(&mut self, ks: &Kallsyms, addr: u64) -> u32 {
         let slot = ((addr ^ (addr >> 12)) as usize) & (self.slots.len() - 1);
         let (a, sym) = self.slots[slot];

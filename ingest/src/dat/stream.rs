@@ -134,8 +134,17 @@ pub(crate) struct CpuStream<'a> {
     pub stats: CpuStats,
     /// Where to count the bytes of each page decoded.
     pub progress: Progress,
-    /// Symbol lookups of this CPU's addresses.
+    /// Symbol and comm lookups of this CPU's records.
+    syms: Lookups,
+}
+
+/// Lookups a CPU's decoder remembers.
+#[derive(Debug)]
+pub(crate) struct Lookups {
+    /// Symbols by address.
     syms: SymCache,
+    /// The last pid looked up and its comm index (`NONE32`: none yet).
+    last_comm: (i32, u32),
 }
 
 impl<'a> CpuStream<'a> {
@@ -157,7 +166,10 @@ impl<'a> CpuStream<'a> {
             pending: None,
             stats: CpuStats::default(),
             progress: Progress::default(),
-            syms: SymCache::default(),
+            syms: Lookups {
+                syms: SymCache::default(),
+                last_comm: (0, NONE32),
+            },
         }
     }
 
@@ -270,7 +282,7 @@ fn decode_page(
     compressed: bool,
     batch: &mut Batch,
     stats: &mut CpuStats,
-    syms: &mut SymCache,
+    syms: &mut Lookups,
 ) -> DatResult<()> {
     let fault = |at: usize, what: String| {
         if compressed {
@@ -338,8 +350,9 @@ fn decode_record(
     meta: &Meta,
     r: &RawRecord<'_>,
     batch: &mut Batch,
-    syms: &mut SymCache,
+    lookups: &mut Lookups,
 ) -> Result<(), String> {
+    let syms = &mut lookups.syms;
     let big = meta.layout.big_endian;
     let data = r.data;
     let c = &meta.common;
@@ -353,10 +366,18 @@ fn decode_record(
     }
     ts = ts.wrapping_add(meta.ts_offset as u64);
     let pid = c.pid.as_ref().and_then(|f| f.int(data, big)).unwrap_or(0) as i32;
+    let comm = match lookups.last_comm {
+        (p, comm) if p == pid && comm != NONE32 => comm,
+        _ => {
+            let comm = meta.cmdlines.lookup(pid);
+            lookups.last_comm = (pid, comm);
+            comm
+        }
+    };
     let mut rec = Rec {
         ts,
         pid,
-        comm: meta.cmdlines.lookup(pid),
+        comm,
         flags: c
             .flags
             .as_ref()
