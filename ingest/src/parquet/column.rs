@@ -15,7 +15,7 @@ use crate::event::NO_ID;
 /// Which rows of a column hold a value.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Validity {
-    len: usize,
+    valid: usize,
     nulls: usize,
     /// Bit per row, LSB first; only once the column is mixed.
     bits: Option<Vec<u8>>,
@@ -25,51 +25,52 @@ impl Validity {
     /// Append a row.
     #[inline(always)]
     pub fn push(&mut self, valid: bool) {
-        // Uniform so far and staying so: count only.
-        if self.bits.is_none() && (valid == (self.nulls == 0) || self.len == 0) {
-            self.len += 1;
-            self.nulls += usize::from(!valid);
+        // Uniform so far and staying so: count only. Once both counts are
+        // non-zero every row goes through `push_mixed`.
+        if valid {
+            if self.nulls != 0 {
+                return self.push_mixed(true);
+            }
+            self.valid += 1;
         } else {
-            self.push_mixed(valid);
+            if self.valid != 0 {
+                return self.push_mixed(false);
+            }
+            self.nulls += 1;
         }
     }
 
     #[inline(never)]
     fn push_mixed(&mut self, valid: bool) {
-        let i = self.len;
-        match &mut self.bits {
-            Some(bits) => {
-                if i % 8 == 0 {
-                    bits.push(0);
+        let i = self.len();
+        let bits = match &mut self.bits {
+            Some(bits) => bits,
+            None => {
+                // Rows so far: all valid or all null.
+                let fill = if self.nulls == 0 { 0xff } else { 0 };
+                let mut bits = vec![fill; i.div_ceil(8)];
+                if i % 8 != 0 {
+                    let last = bits.len() - 1;
+                    bits[last] &= (1u8 << (i % 8)) - 1;
                 }
-                bits[i / 8] |= u8::from(valid) << (i % 8);
+                self.bits.insert(bits)
             }
-            None => self.materialize(valid),
-        }
-        self.len += 1;
-        self.nulls += usize::from(!valid);
-    }
-
-    #[cold]
-    fn materialize(&mut self, valid: bool) {
-        let i = self.len;
-        let fill = if self.nulls == 0 { 0xff } else { 0 };
-        let mut bits = vec![fill; i.div_ceil(8)];
-        if i % 8 != 0 {
-            // Clear the bits past the rows so far.
-            let last = bits.len() - 1;
-            bits[last] &= (1u8 << (i % 8)) - 1;
-        } else {
+        };
+        if i % 8 == 0 {
             bits.push(0);
         }
         bits[i / 8] |= u8::from(valid) << (i % 8);
-        self.bits = Some(bits);
+        if valid {
+            self.valid += 1;
+        } else {
+            self.nulls += 1;
+        }
     }
 
     /// Append `n` rows that all hold a value.
     pub fn push_n_valid(&mut self, n: usize) {
-        if self.bits.is_none() && self.nulls == 0 {
-            self.len += n;
+        if self.nulls == 0 {
+            self.valid += n;
         } else {
             (0..n).for_each(|_| self.push(true));
         }
@@ -77,7 +78,7 @@ impl Validity {
 
     /// Rows.
     pub fn len(&self) -> usize {
-        self.len
+        self.valid + self.nulls
     }
 
     /// Null rows.
@@ -92,7 +93,7 @@ impl Validity {
 
     /// Empty, keeping the bitmap's memory.
     pub fn clear(&mut self) {
-        self.len = 0;
+        self.valid = 0;
         self.nulls = 0;
         self.bits = None;
     }
