@@ -65,6 +65,69 @@ fn span(whole: &str, part: &str) -> (u32, u32) {
     (at as u32, part.len() as u32)
 }
 
+/// The symbols of `part` (whole lines of `text`), in file order: the
+/// non-empty lines read and, if a malformed line stopped the parse, its
+/// number (1-based within `part`).
+struct Lines {
+    syms: Vec<Sym>,
+    lines: usize,
+    stopped_at: Option<usize>,
+}
+
+fn parse_lines(text: &str, part: &str) -> Lines {
+    let mut out = Lines {
+        syms: Vec::with_capacity(part.len() / 32),
+        lines: 0,
+        stopped_at: None,
+    };
+    for (i, line) in part.split('\n').filter(|l| !l.is_empty()).enumerate() {
+        out.lines = i + 1;
+        let Some((addr, rest)) = scan_hex(line) else {
+            out.stopped_at = Some(i + 1);
+            break;
+        };
+        // " %c": skip white space, take one character.
+        let rest = rest.trim_start();
+        let mut chars = rest.chars();
+        let Some(kind) = chars.next() else {
+            out.stopped_at = Some(i + 1);
+            break;
+        };
+        let rest = chars.as_str().trim_start();
+        // "%*s": the name runs to the next white space (ASCII white space
+        // bytes never occur inside a multi-byte character).
+        let name_len = rest
+            .bytes()
+            .position(|b| b.is_ascii_whitespace())
+            .unwrap_or(rest.len());
+        if name_len == 0 {
+            out.stopped_at = Some(i + 1);
+            break;
+        }
+        let name = &rest[..name_len];
+        let after = &rest[name_len..];
+        if name.starts_with('$') || kind == 'A' || kind == 'a' {
+            continue;
+        }
+        // "%*1[\t][%n%*s%n": exactly one tab, '[', then the module up to white space.
+        let module = after
+            .strip_prefix("\t[")
+            .map(|m| &m[..m.bytes().position(|b| b.is_ascii_whitespace()).unwrap_or(m.len())])
+            .filter(|m| !m.is_empty())
+            // libtraceevent drops the last character (the ']').
+            .map(|m| &m[..m.char_indices().last().map_or(0, |(i, _)| i)]);
+        out.syms.push(Sym {
+            addr,
+            name: span(text, name),
+            module: module.map(|m| span(text, m)),
+        });
+    }
+    out
+}
+
+/// Texts above this size are parsed in two halves on two threads.
+const SPLIT_ABOVE: usize = 1 << 20;
+
 impl Kallsyms {
     /// Parse kallsyms text.
     pub fn parse(text: &[u8]) -> Kallsyms {
@@ -73,51 +136,38 @@ impl Kallsyms {
             Ok(t) => t.to_string(),
             Err(_) => String::from_utf8_lossy(text).into_owned(),
         };
-        let mut ks = Kallsyms::default();
-        // Registration order; reversed below to mimic the prepend-built list.
-        let mut syms = Vec::with_capacity(text.len() / 32);
-        for (i, line) in text.split('\n').filter(|l| !l.is_empty()).enumerate() {
-            ks.lines = i + 1;
-            let Some((addr, rest)) = scan_hex(line) else {
-                ks.stopped_at_line = Some(i + 1);
-                break;
-            };
-            // " %c": skip white space, take one character.
-            let rest = rest.trim_start();
-            let mut chars = rest.chars();
-            let Some(kind) = chars.next() else {
-                ks.stopped_at_line = Some(i + 1);
-                break;
-            };
-            let rest = chars.as_str().trim_start();
-            // "%*s": the name runs to the next white space (ASCII white
-            // space bytes never occur inside a multi-byte character).
-            let name_len = rest
-                .bytes()
-                .position(|b| b.is_ascii_whitespace())
-                .unwrap_or(rest.len());
-            if name_len == 0 {
-                ks.stopped_at_line = Some(i + 1);
-                break;
-            }
-            let name = &rest[..name_len];
-            let after = &rest[name_len..];
-            if name.starts_with('$') || kind == 'A' || kind == 'a' {
-                continue;
-            }
-            // "%*1[\t][%n%*s%n": exactly one tab, '[', then the module up to white space.
-            let module = after
-                .strip_prefix("\t[")
-                .map(|m| &m[..m.bytes().position(|b| b.is_ascii_whitespace()).unwrap_or(m.len())])
-                .filter(|m| !m.is_empty())
-                // libtraceevent drops the last character (the ']').
-                .map(|m| &m[..m.char_indices().last().map_or(0, |(i, _)| i)]);
-            syms.push(Sym {
-                addr,
-                name: span(&text, name),
-                module: module.map(|m| span(&text, m)),
-            });
+        // A real kallsyms is ~150,000 lines; its two halves (split after a
+        // newline) are parsed at once, then joined as if read in one go.
+        let cut = if text.len() > SPLIT_ABOVE {
+            text[text.len() / 2..].find('\n').map_or(text.len(), |i| text.len() / 2 + i + 1)
+        } else {
+            text.len()
+        };
+        let (first, second) = text.split_at(cut);
+        let (a, b) = if second.is_empty() {
+            (parse_lines(&text, first), Some(parse_lines(&text, second)))
+        } else {
+            std::thread::scope(|scope| {
+                let later = scope.spawn(|| parse_lines(&text, second));
+                let a = parse_lines(&text, first);
+                (a, later.join().ok())
+            })
+        };
+        let mut ks = Kallsyms {
+            lines: a.lines,
+            stopped_at_line: a.stopped_at,
+            ..Kallsyms::default()
+        };
+        let mut syms = a.syms;
+        if a.stopped_at.is_none() {
+            // (The thread cannot fail: parsing has no panics. If it did,
+            // the half is parsed here.)
+            let b = b.unwrap_or_else(|| parse_lines(&text, second));
+            ks.lines = a.lines + b.lines;
+            ks.stopped_at_line = b.stopped_at.map(|n| a.lines + n);
+            syms.extend(b.syms);
         }
+        // Registration order, reversed to mimic the prepend-built list.
         syms.reverse();
         syms.sort_by_key(|s| s.addr); // stable, like glibc's merge sort
         ks.syms = syms;
@@ -207,6 +257,39 @@ impl SymCache {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_large_table_parsed_in_halves_is_the_table_parsed_in_one_go() {
+        // > 1 MiB, with aliases, skipped symbols, modules, empty lines, and
+        // a malformed line in the second half (which ends the parse).
+        let mut text = String::new();
+        for i in 0..60_000u64 {
+            let kind = if i % 97 == 0 { 'a' } else { 't' };
+            text.push_str(&format!("ffffffff81{:06x} {kind} func_{i}", (i / 2) * 16));
+            if i % 13 == 0 {
+                text.push_str(&format!("\t[mod{}]", i % 5));
+            }
+            text.push('\n');
+            if i % 1_000 == 0 {
+                text.push('\n');
+            }
+            if i == 45_000 {
+                text.push_str("zz not a line\n");
+            }
+        }
+        assert!(text.len() > SPLIT_ABOVE);
+        let ks = Kallsyms::parse(text.as_bytes());
+        let one = parse_lines(&text, &text);
+        assert_eq!(ks.stopped_at_line, one.stopped_at);
+        // Empty lines are not counted: the 45,001st symbol line, then the bad one.
+        assert_eq!(ks.stopped_at_line, Some(45_002));
+        assert_eq!(ks.lines, one.lines);
+        let mut want = one.syms;
+        want.reverse();
+        want.sort_by_key(|s| s.addr);
+        assert_eq!(ks.syms, want);
+        assert!(ks.len() > 40_000);
+    }
+
     use super::*;
 
     const TEXT: &[u8] = b"0000000000000000 A fixed_percpu_data\n\
