@@ -112,7 +112,12 @@ fn parse_lines(text: &str, part: &str) -> Lines {
         // "%*1[\t][%n%*s%n": exactly one tab, '[', then the module up to white space.
         let module = after
             .strip_prefix("\t[")
-            .map(|m| &m[..m.bytes().position(|b| b.is_ascii_whitespace()).unwrap_or(m.len())])
+            .map(|m| {
+                &m[..m
+                    .bytes()
+                    .position(|b| b.is_ascii_whitespace())
+                    .unwrap_or(m.len())]
+            })
             .filter(|m| !m.is_empty())
             // libtraceevent drops the last character (the ']').
             .map(|m| &m[..m.char_indices().last().map_or(0, |(i, _)| i)]);
@@ -139,7 +144,9 @@ impl Kallsyms {
         // A real kallsyms is ~150,000 lines; its two halves (split after a
         // newline) are parsed at once, then joined as if read in one go.
         let cut = if text.len() > SPLIT_ABOVE {
-            text[text.len() / 2..].find('\n').map_or(text.len(), |i| text.len() / 2 + i + 1)
+            text[text.len() / 2..]
+                .find('\n')
+                .map_or(text.len(), |i| text.len() / 2 + i + 1)
         } else {
             text.len()
         };

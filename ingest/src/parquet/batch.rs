@@ -176,8 +176,14 @@ impl Batch {
                 },
             ),
             17 => int(&self.depth, IntKind::U32),
-            18 => (&self.calltime.validity, Values::PlainU64(&self.calltime.values)),
-            19 => (&self.rettime.validity, Values::PlainU64(&self.rettime.values)),
+            18 => (
+                &self.calltime.validity,
+                Values::PlainU64(&self.calltime.values),
+            ),
+            19 => (
+                &self.rettime.validity,
+                Values::PlainU64(&self.rettime.values),
+            ),
             _ => int(&self.repeats, IntKind::U32),
         }
     }

@@ -332,10 +332,16 @@ pub(super) fn encode_column(
     let nulls = validity.nulls();
     let mut dict_values = None;
     let (encoding, stats) = match values {
-        Values::IntDict { keys, dict: d, kind } => {
+        Values::IntDict {
+            keys,
+            dict: d,
+            kind,
+        } => {
             for &v in d {
                 match kind {
-                    IntKind::I32 | IntKind::U32 => dict.extend_from_slice(&(v as u32).to_le_bytes()),
+                    IntKind::I32 | IntKind::U32 => {
+                        dict.extend_from_slice(&(v as u32).to_le_bytes())
+                    }
                     IntKind::U64 => dict.extend_from_slice(&v.to_le_bytes()),
                 }
             }
@@ -358,7 +364,9 @@ pub(super) fn encode_column(
             hybrid(data, keys, width);
             let lo = d.iter().min_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
             let hi = d.iter().max_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-            let range = lo.zip(hi).map(|(lo, hi)| (lo.as_bytes().to_vec(), hi.as_bytes().to_vec()));
+            let range = lo
+                .zip(hi)
+                .map(|(lo, hi)| (lo.as_bytes().to_vec(), hi.as_bytes().to_vec()));
             (Encoding::RLE_DICTIONARY, statistics(nulls, range))
         }
         Values::Delta(v) => {
@@ -382,7 +390,8 @@ pub(super) fn encode_column(
                 zeros |= !byte & (0xff >> (8 - group.len()));
                 data.push(byte);
             }
-            let range = (!r.is_empty()).then(|| (vec![u8::from(zeros == 0)], vec![u8::from(ones != 0)]));
+            let range =
+                (!r.is_empty()).then(|| (vec![u8::from(zeros == 0)], vec![u8::from(ones != 0)]));
             (Encoding::PLAIN, statistics(nulls, range))
         }
         Values::PlainU64(v) => {
@@ -409,7 +418,9 @@ pub(super) fn encode_column(
                     hi = Some(s);
                 }
             }
-            let range = lo.zip(hi).map(|(lo, hi)| (lo.as_bytes().to_vec(), hi.as_bytes().to_vec()));
+            let range = lo
+                .zip(hi)
+                .map(|(lo, hi)| (lo.as_bytes().to_vec(), hi.as_bytes().to_vec()));
             (Encoding::PLAIN, statistics(nulls, range))
         }
     };
@@ -486,9 +497,20 @@ mod tests {
             vec![5],
             vec![3; 100],
             (0..37).map(|i| i % 5).collect(),
-            [vec![1, 2, 3], vec![9; 20], vec![4, 5], vec![7; 8], vec![0; 3]].concat(),
-            (0..1000).map(|i| if i % 100 < 60 { 42 } else { i * 7 % 1000 }).collect(),
-            (0..300u32).map(|i| i.wrapping_mul(2_654_435_761) >> 9).collect(),
+            [
+                vec![1, 2, 3],
+                vec![9; 20],
+                vec![4, 5],
+                vec![7; 8],
+                vec![0; 3],
+            ]
+            .concat(),
+            (0..1000)
+                .map(|i| if i % 100 < 60 { 42 } else { i * 7 % 1000 })
+                .collect(),
+            (0..300u32)
+                .map(|i| i.wrapping_mul(2_654_435_761) >> 9)
+                .collect(),
             (0..77u32).map(|i| i.wrapping_mul(2_654_435_761)).collect(),
         ];
         for values in cases {

@@ -72,7 +72,8 @@ impl Zstd {
     /// `data`, compressed (one zstd frame).
     fn compress(&mut self, data: &[u8]) -> std::io::Result<&[u8]> {
         self.out.clear();
-        self.out.reserve(zstd::zstd_safe::compress_bound(data.len()));
+        self.out
+            .reserve(zstd::zstd_safe::compress_bound(data.len()));
         self.context.compress_to_buffer(data, &mut self.out)?;
         Ok(&self.out)
     }

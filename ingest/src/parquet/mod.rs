@@ -97,8 +97,7 @@ impl EventsWriter {
         let arrow_schema = schema().to_arrow(CompatLevel::newest());
         let parquet_schema = write::to_parquet_schema(&arrow_schema).map_err(perr)?;
         let writer = file::FileWriter::new(file, parquet_schema, &options).map_err(perr)?;
-        let writer =
-            Background::start(writer, ZSTD_LEVEL).map_err(|e| Error::io(path, e))?;
+        let writer = Background::start(writer, ZSTD_LEVEL).map_err(|e| Error::io(path, e))?;
         Ok(EventsWriter {
             path: path.to_path_buf(),
             out,
@@ -328,16 +327,28 @@ mod tests {
         let mut w = EventsWriter::create(&path).unwrap();
         for i in 0..n {
             let r = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
-            let sym = if i % 1_000 < 300 { 7 } else { (r % 5_000) as usize };
+            let sym = if i % 1_000 < 300 {
+                7
+            } else {
+                (r % 5_000) as usize
+            };
             let with_ip = i % 97 != 5;
             infos.push(format!("prev_pid={} next_comm=x{}", i, r % 13));
             let e = Event {
-                ts_ns: if i == 3 { i64::MIN } else { 1_000_000 + (i as i64) * 37 - (r % 50) as i64 },
+                ts_ns: if i == 3 {
+                    i64::MIN
+                } else {
+                    1_000_000 + (i as i64) * 37 - (r % 50) as i64
+                },
                 cpu: (i / 5_000 % 3) as u32,
                 pid: if i % 11 == 0 { -1 } else { (i / 700) as i32 },
                 tgid: (i % 3 == 0).then_some((i / 900) as i32),
                 comm: comms[i / 3_000 % 4],
-                event: if i % 50 == 0 { "sched_switch" } else { "function" },
+                event: if i % 50 == 0 {
+                    "sched_switch"
+                } else {
+                    "function"
+                },
                 function: with_ip.then(|| names[sym].as_str()),
                 parent: (i % 13 != 0).then(|| names[(sym + 1) % 5_000].as_str()),
                 module: (sym % 10 == 3).then_some("kvm"),
@@ -356,7 +367,11 @@ mod tests {
                 rettime: (i % 4 == 2).then_some(u64::MAX - i as u64),
                 repeats: (i % 23 == 0).then_some(u32::MAX - (i % 2) as u32),
                 ids: NameIds {
-                    function: if with_ip { sym as u32 } else { crate::event::NO_ID },
+                    function: if with_ip {
+                        sym as u32
+                    } else {
+                        crate::event::NO_ID
+                    },
                     ..NameIds::default()
                 },
             };
