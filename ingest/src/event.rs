@@ -84,10 +84,12 @@ pub struct NameIds {
     pub comm: u32,
     /// Id of `event`.
     pub event: u32,
-    /// Id of the symbol `function`, `module` and `ip` come from.
+    /// Id of the symbol `function` and `ip` come from.
     pub function: u32,
     /// Id of the symbol `parent` and `parent_ip` come from.
     pub parent: u32,
+    /// Id of `module` (a trace.dat reader gives the symbol's, as for `function`).
+    pub module: u32,
 }
 
 impl Default for NameIds {
@@ -97,6 +99,7 @@ impl Default for NameIds {
             event: NO_ID,
             function: NO_ID,
             parent: NO_ID,
+            module: NO_ID,
         }
     }
 }

@@ -290,6 +290,7 @@ fn emit(
             },
             function: rec.sym,
             parent: rec.psym,
+            module: rec.sym,
         },
     };
     sink.event(&ev)

@@ -54,7 +54,7 @@ impl Batch {
         self.event.push(Some(e.event), ids.event);
         self.function.push(e.function, ids.function);
         self.parent.push(e.parent, ids.parent);
-        self.module.push(e.module, ids.function);
+        self.module.push(e.module, ids.module);
         self.ip.push_for(e.ip, ids.function);
         self.parent_ip.push_for(e.parent_ip, ids.parent);
         self.flags.push(e.flags.map(|f| {

@@ -20,8 +20,9 @@ mod batch;
 mod column;
 mod encode;
 mod file;
+mod handoff;
 use background::Background;
-use batch::Batch;
+use handoff::Handoff;
 
 /// Rows per row group.
 pub const BATCH_ROWS: usize = 1 << 18;
@@ -64,10 +65,11 @@ pub fn schema() -> Schema {
 /// only after [`EventsWriter::finish`].
 pub struct EventsWriter {
     path: PathBuf,
+    /// Builds and writes the row groups on threads of their own (stopped
+    /// before `out` removes an unfinished file).
+    handoff: Handoff,
     out: AtomicFile,
-    writer: Background,
     arrow_schema: ArrowSchema,
-    batch: Box<Batch>,
     rows: u64,
 }
 
@@ -98,36 +100,27 @@ impl EventsWriter {
         let parquet_schema = write::to_parquet_schema(&arrow_schema).map_err(perr)?;
         let writer = file::FileWriter::new(file, parquet_schema, &options).map_err(perr)?;
         let writer = Background::start(writer, ZSTD_LEVEL).map_err(|e| Error::io(path, e))?;
+        let handoff = Handoff::start(writer).map_err(|e| Error::io(path, e))?;
         Ok(EventsWriter {
             path: path.to_path_buf(),
+            handoff,
             out,
-            writer,
             arrow_schema,
-            batch: Batch::with_capacity(BATCH_ROWS),
             rows: 0,
         })
     }
 
-    fn flush_batch(&mut self) -> Result<(), Error> {
-        let rows = self.batch.len() as u64;
-        if rows == 0 {
-            return Ok(());
-        }
-        let batch = std::mem::take(&mut self.batch);
-        self.batch = self
-            .writer
-            .write(batch)
-            .map_err(|e| Error::parquet(&self.path, e))?;
-        Ok(())
-    }
-
     /// Write the last batch and the footer with `info` as key-value metadata,
     /// then move the file into place. Returns the number of rows written.
-    pub fn finish(mut self, info: &TraceInfo) -> Result<u64, Error> {
-        self.flush_batch()?;
-        // The row group buffers are not needed for the footer.
-        drop(std::mem::take(&mut self.batch));
-        let mut kv = vec![write::schema_to_metadata_key(&self.arrow_schema)];
+    pub fn finish(self, info: &TraceInfo) -> Result<u64, Error> {
+        let EventsWriter {
+            path,
+            handoff,
+            out,
+            arrow_schema,
+            rows,
+        } = self;
+        let mut kv = vec![write::schema_to_metadata_key(&arrow_schema)];
         kv.extend(
             info.to_key_values()
                 .into_iter()
@@ -136,22 +129,18 @@ impl EventsWriter {
                     value: Some(value),
                 }),
         );
-        self.writer
-            .finish(kv)
-            .map_err(|e| Error::parquet(&self.path, e))?;
-        let rows = self.rows;
-        self.out.commit().map_err(|e| Error::io(&self.path, e))?;
+        handoff.finish(kv).map_err(|e| Error::parquet(&path, e))?;
+        out.commit().map_err(|e| Error::io(&path, e))?;
         Ok(rows)
     }
 }
 
 impl EventSink for EventsWriter {
     fn event(&mut self, event: &Event<'_>) -> Result<(), Error> {
-        self.batch.push(event);
+        self.handoff
+            .push(event)
+            .map_err(|e| Error::parquet(&self.path, e))?;
         self.rows += 1;
-        if self.batch.len() >= BATCH_ROWS {
-            self.flush_batch()?;
-        }
         Ok(())
     }
 }
@@ -265,6 +254,7 @@ mod tests {
     //! back value for value, row for row.
 
     use super::*;
+    use crate::event::NO_ID;
 
     /// Owned copy of an event, without the reader's ids.
     #[derive(Debug, PartialEq, Eq)]
@@ -318,7 +308,11 @@ mod tests {
         // long runs and scattered values, nulls mixed into every optional
         // column, negative and extreme numbers.
         let n = BATCH_ROWS + 40_000;
-        let names: Vec<String> = (0..5_000).map(|i| format!("fn_{i}")).collect();
+        // Symbols 3 and 4,999 share a name (static functions) but not their
+        // module.
+        let names: Vec<String> = (0..5_000)
+            .map(|i| format!("fn_{}", if i == 4_999 { 3 } else { i }))
+            .collect();
         let comms = ["bash", "redis-server", "<idle>", "kworker/0:1"];
         let mut infos = Vec::new();
         let mut rows = Vec::new();
@@ -327,10 +321,10 @@ mod tests {
         let mut w = EventsWriter::create(&path).unwrap();
         for i in 0..n {
             let r = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
-            let sym = if i % 1_000 < 300 {
-                7
-            } else {
-                (r % 5_000) as usize
+            let sym = match i % 1_000 {
+                0..300 => 7,
+                300..302 => 3 + 4_996 * (i % 2),
+                _ => (r % 5_000) as usize,
             };
             let with_ip = i % 97 != 5;
             infos.push(format!("prev_pid={} next_comm=x{}", i, r % 13));
@@ -351,7 +345,11 @@ mod tests {
                 },
                 function: with_ip.then(|| names[sym].as_str()),
                 parent: (i % 13 != 0).then(|| names[(sym + 1) % 5_000].as_str()),
-                module: (sym % 10 == 3).then_some("kvm"),
+                module: if sym == 4_999 {
+                    Some("xfs")
+                } else {
+                    (sym % 10 == 3).then_some("kvm")
+                },
                 ip: with_ip.then_some(0xffff_ffff_8100_0000 + sym as u64 * 16),
                 parent_ip: (i % 13 != 0).then_some(u64::MAX - r),
                 flags: (i % 17 != 0).then_some(IrqFlags {
@@ -367,11 +365,8 @@ mod tests {
                 rettime: (i % 4 == 2).then_some(u64::MAX - i as u64),
                 repeats: (i % 23 == 0).then_some(u32::MAX - (i % 2) as u32),
                 ids: NameIds {
-                    function: if with_ip {
-                        sym as u32
-                    } else {
-                        crate::event::NO_ID
-                    },
+                    function: if with_ip { sym as u32 } else { NO_ID },
+                    module: if with_ip { sym as u32 } else { NO_ID },
                     ..NameIds::default()
                 },
             };
