@@ -322,6 +322,7 @@ fn decode_page(
     Ok(())
 }
 
+#[inline(always)]
 fn opt_u64(f: &Option<Field>, data: &[u8], big: bool) -> u64 {
     f.as_ref().and_then(|f| f.uint(data, big)).unwrap_or(NONE64)
 }
