@@ -8,16 +8,16 @@
 //! | column kind   | data page encoding      | values                                   |
 //! |---------------|-------------------------|------------------------------------------|
 //! | dictionary    | `RLE_DICTIONARY`        | bit width byte, RLE/bit-packed keys       |
-//! | timestamps    | `DELTA_BINARY_PACKED`   | polars-parquet's encoder                  |
+//! | timestamps    | `DELTA_BINARY_PACKED`   | blocks of 128, 4 miniblocks of 32         |
 //! | booleans      | `PLAIN`                 | bit-packed, LSB first                     |
 //! | plain numbers | `PLAIN`                 | little-endian                             |
 //! | plain strings | `PLAIN`                 | 4-byte length, bytes                      |
 //!
 //! Statistics are written per column chunk: null count always, minimum and
 //! maximum in the column's logical order (unsigned for `UInt32`/`UInt64`).
-//! Building Arrow arrays and letting polars-parquet encode them cost twice
-//! the time of the whole decode (docs/performance.md); these encoders touch
-//! each value once.
+//! Building Arrow arrays and letting polars-parquet encode them was a third
+//! of ingest's instructions (docs/performance.md); these encoders touch each
+//! value once.
 
 use polars::prelude::{polars_err, PolarsResult};
 use polars_parquet_format::{DataPageHeader, DictionaryPageHeader, Encoding, Statistics};
