@@ -74,9 +74,9 @@ struct Lines {
     stopped_at: Option<usize>,
 }
 
-fn parse_lines(text: &str, part: &str) -> Lines {
+fn parse_lines(text: &str, part: &str, room: usize) -> Lines {
     let mut out = Lines {
-        syms: Vec::with_capacity(part.len() / 32),
+        syms: Vec::with_capacity(room),
         lines: 0,
         stopped_at: None,
     };
@@ -151,12 +151,18 @@ impl Kallsyms {
             text.len()
         };
         let (first, second) = text.split_at(cut);
+        // Lines are ~40 bytes; a symbol takes 32.
+        let room = text.len() / 32;
         let (a, b) = if second.is_empty() {
-            (parse_lines(&text, first), Some(parse_lines(&text, second)))
+            (
+                parse_lines(&text, first, room),
+                Some(parse_lines(&text, second, 0)),
+            )
         } else {
             std::thread::scope(|scope| {
-                let later = scope.spawn(|| parse_lines(&text, second));
-                let a = parse_lines(&text, first);
+                let later = scope.spawn(|| parse_lines(&text, second, second.len() / 32));
+                // Room for both halves: the second is appended to the first.
+                let a = parse_lines(&text, first, room);
                 (a, later.join().ok())
             })
         };
@@ -169,7 +175,7 @@ impl Kallsyms {
         if a.stopped_at.is_none() {
             // (The thread cannot fail: parsing has no panics. If it did,
             // the half is parsed here.)
-            let b = b.unwrap_or_else(|| parse_lines(&text, second));
+            let b = b.unwrap_or_else(|| parse_lines(&text, second, 0));
             ks.lines = a.lines + b.lines;
             ks.stopped_at_line = b.stopped_at.map(|n| a.lines + n);
             syms.extend(b.syms);
@@ -285,7 +291,7 @@ mod tests {
         }
         assert!(text.len() > SPLIT_ABOVE);
         let ks = Kallsyms::parse(text.as_bytes());
-        let one = parse_lines(&text, &text);
+        let one = parse_lines(&text, &text, 0);
         assert_eq!(ks.stopped_at_line, one.stopped_at);
         // Empty lines are not counted: the 45,001st symbol line, then the bad one.
         assert_eq!(ks.stopped_at_line, Some(45_002));

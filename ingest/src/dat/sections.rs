@@ -81,6 +81,19 @@ impl std::fmt::Debug for Decompressor {
 /// Output grows by at most this much per step.
 const STEP: usize = 1 << 20;
 
+/// Room made at once for a block's declared size, up to this: growing step
+/// by step copied a kallsyms section (~7 MB) three times over and faulted in
+/// every copy; a damaged size costs at most this much address space, which
+/// is never touched unless written.
+const FIRST_STEP: usize = 64 << 20;
+
+/// Make room in `out` for the rest of a block of `size` bytes of which
+/// `produced` are there, plus one byte to notice overflow.
+fn make_room(out: &mut Vec<u8>, size: usize, produced: usize) {
+    let step = if produced == 0 { FIRST_STEP } else { STEP };
+    out.reserve((size - produced).min(step) + 1);
+}
+
 impl Decompressor {
     /// A decompressor for `kind`.
     pub fn new(kind: Compression) -> Decompressor {
@@ -140,7 +153,7 @@ impl Decompressor {
                 break; // larger than declared; reported by the caller
             }
             // Room for the rest (bounded per step) plus one byte to notice overflow.
-            out.reserve((size - produced).min(STEP) + 1);
+            make_room(out, size, produced);
             let pos = out.len();
             let before_in = inb.pos();
             let hint = {
@@ -167,7 +180,7 @@ fn zlib_into(input: &[u8], size: usize, out: &mut Vec<u8>, at: u64) -> DatResult
         if produced > size {
             return Ok(()); // larger than declared; reported by the caller
         }
-        out.reserve((size - produced).min(STEP) + 1);
+        make_room(out, size, produced);
         let (before_in, before_out) = (d.total_in(), out.len());
         let status = d
             .decompress_vec(
