@@ -44,6 +44,15 @@ fn run<W: Write>(
     Err(polars_err!(ComputeError: "events writer stopped before the footer"))
 }
 
+/// Wait for the events `what` thread (if not waited for yet); its result.
+pub(super) fn join(thread: Option<JoinHandle<PolarsResult<u64>>>, what: &str) -> PolarsResult<u64> {
+    match thread.map(JoinHandle::join) {
+        Some(Ok(result)) => result,
+        Some(Err(_)) => Err(polars_err!(ComputeError: "events {what} thread panicked")),
+        None => Err(polars_err!(ComputeError: "events {what} thread stopped")),
+    }
+}
+
 /// The writing thread, seen from the reading one. Dropped before
 /// [`Background::finish`] (the reading failed), it stops the thread and
 /// waits for it, so no thread outlives the output it was writing.
@@ -74,11 +83,7 @@ impl Background {
 
     /// Wait for the thread; its result (the file's size, or why it failed).
     fn join(&mut self) -> PolarsResult<u64> {
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(polars_err!(ComputeError: "events writer thread panicked")),
-            None => Err(polars_err!(ComputeError: "events writer thread stopped")),
-        }
+        join(self.thread.take(), "writer")
     }
 
     /// Why the thread stopped early (it only does on an error).

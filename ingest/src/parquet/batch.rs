@@ -10,7 +10,7 @@ use std::cell::RefCell;
 
 use polars::prelude::PolarsResult;
 
-use super::column::{FlagsColumn, IntColumn, StrColumn, TextColumn, U64Column, Validity};
+use super::column::{IntColumn, PlainColumn, StrColumn, TextColumn, Validity};
 use super::encode::{encode_column, IntKind, Scratch, Values};
 use super::file::Chunk;
 use crate::event::Event;
@@ -31,12 +31,14 @@ pub(super) struct Batch {
     module: StrColumn,
     ip: IntColumn,
     parent_ip: IntColumn,
-    flags: FlagsColumn,
+    /// The interrupt flags, one byte per row (bit `i` for the `i`-th flag
+    /// column), split when encoded.
+    flags: PlainColumn<u8>,
     preempt: IntColumn,
     info: TextColumn,
     depth: IntColumn,
-    calltime: U64Column,
-    rettime: U64Column,
+    calltime: PlainColumn<u64>,
+    rettime: PlainColumn<u64>,
     repeats: IntColumn,
 }
 
@@ -88,7 +90,7 @@ impl Batch {
         for c in [&mut b.comm, &mut b.event, &mut b.function, &mut b.parent] {
             c.keys.reserve(n);
         }
-        b.flags.rows.reserve(n);
+        b.flags.values.reserve(n);
         b
     }
 
@@ -163,7 +165,7 @@ impl Batch {
             11..=14 => (
                 &self.flags.validity,
                 Values::Flags {
-                    rows: &self.flags.rows,
+                    rows: &self.flags.values,
                     bit: (i - 11) as u8,
                 },
             ),

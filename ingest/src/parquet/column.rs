@@ -265,21 +265,22 @@ impl IntColumn {
     }
 }
 
-/// A plain `u64` column.
+/// A column stored as the values of its non-null rows (`calltime`,
+/// `rettime`; the flag bytes).
 #[derive(Debug, Default)]
-pub(crate) struct U64Column {
+pub(crate) struct PlainColumn<T> {
     pub validity: Validity,
     /// Values of the non-null rows.
-    pub values: Vec<u64>,
+    pub values: Vec<T>,
 }
 
-impl U64Column {
+impl<T> PlainColumn<T> {
     #[inline]
-    pub fn push(&mut self, v: Option<u64>) {
+    pub fn push(&mut self, v: Option<T>) {
+        self.validity.push(v.is_some());
         if let Some(v) = v {
             self.values.push(v);
         }
-        self.validity.push(v.is_some());
     }
 
     pub fn clear(&mut self) {
@@ -311,29 +312,6 @@ impl TextColumn {
         self.validity.clear();
         self.text.clear();
         self.ends.clear();
-    }
-}
-
-/// The four interrupt-flag columns, kept as one byte per non-null row (bit
-/// `i` for column `i`) and split when encoded.
-#[derive(Debug, Default)]
-pub(crate) struct FlagsColumn {
-    pub validity: Validity,
-    pub rows: Vec<u8>,
-}
-
-impl FlagsColumn {
-    #[inline]
-    pub fn push(&mut self, v: Option<u8>) {
-        if let Some(b) = v {
-            self.rows.push(b);
-        }
-        self.validity.push(v.is_some());
-    }
-
-    pub fn clear(&mut self) {
-        self.validity.clear();
-        self.rows.clear();
     }
 }
 

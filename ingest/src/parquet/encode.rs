@@ -114,7 +114,7 @@ fn bit_pack(out: &mut Vec<u8>, values: &[u32], width: u8) {
     uleb(out, ((groups as u64) << 1) | 1);
     let w = usize::from(width);
     // A group of 8 values is `w` bytes; up to 16 bits it fits one u128.
-    let pack = |out: &mut Vec<u8>, group: &[u32]| {
+    let pack_group = |out: &mut Vec<u8>, group: &[u32]| {
         if w <= 16 {
             let mut acc: u128 = 0;
             for (k, &v) in group.iter().enumerate() {
@@ -122,28 +122,18 @@ fn bit_pack(out: &mut Vec<u8>, values: &[u32], width: u8) {
             }
             out.extend_from_slice(&acc.to_le_bytes()[..w]);
         } else {
-            // 8 values of up to 32 bits: stream them through a u64.
-            let (mut acc, mut bits) = (0u64, 0usize);
-            for &v in group {
-                acc |= u64::from(v) << bits;
-                bits += w;
-                while bits >= 8 {
-                    out.push(acc as u8);
-                    acc >>= 8;
-                    bits -= 8;
-                }
-            }
+            pack(out, group.iter().map(|&v| u64::from(v)), width);
         }
     };
     let mut chunks = values.chunks_exact(8);
     for group in &mut chunks {
-        pack(out, group);
+        pack_group(out, group);
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
         let mut last = [0u32; 8];
         last[..rest.len()].copy_from_slice(rest);
-        pack(out, &last);
+        pack_group(out, &last);
     }
 }
 
@@ -191,20 +181,18 @@ fn delta_binary_packed(out: &mut Vec<u8>, values: &[i64]) {
             let mut mini = [0u64; MINI];
             let end = (start + MINI).min(n);
             mini[..end - start].copy_from_slice(&deltas[start..end]);
-            pack64(out, &mini, w);
+            pack(out, mini, w);
         }
     }
 }
 
-/// Append 32 values bit-packed at `width` bits each, LSB first.
-fn pack64(out: &mut Vec<u8>, values: &[u64; 32], width: u8) {
-    if width == 0 {
-        return;
-    }
+/// Append `values` bit-packed at `width` (at most 64) bits each, LSB
+/// first; a multiple of 8 values fills whole bytes.
+fn pack(out: &mut Vec<u8>, values: impl IntoIterator<Item = u64>, width: u8) {
     let width = u32::from(width);
     let mut acc: u128 = 0;
     let mut bits = 0u32;
-    for &v in values {
+    for v in values {
         acc |= u128::from(v) << bits;
         bits += width;
         while bits >= 8 {
@@ -213,7 +201,6 @@ fn pack64(out: &mut Vec<u8>, values: &[u64; 32], width: u8) {
             bits -= 8;
         }
     }
-    // 32 values of any width fill whole bytes.
 }
 
 /// Append the definition levels of `validity` (max level 1) with their

@@ -115,38 +115,31 @@ impl Chunk {
             i32::try_from(n).map_err(|_| polars_err!(ComputeError: "Parquet page of {n} bytes"))
         };
         for (i, page) in pages.iter().enumerate() {
-            let (buffer, mut header) = match page {
-                RawPage::Dictionary { header, bytes } => {
+            let mut header = PageHeader {
+                type_: PageType::DATA_PAGE,
+                uncompressed_page_size: 0,
+                compressed_page_size: 0,
+                crc: None,
+                data_page_header: None,
+                index_page_header: None,
+                dictionary_page_header: None,
+                data_page_header_v2: None,
+            };
+            let buffer = match page {
+                RawPage::Dictionary { header: h, bytes } => {
                     chunk.dictionary_page |= i == 0;
-                    chunk.encodings.push(header.encoding);
-                    let header = PageHeader {
-                        type_: PageType::DICTIONARY_PAGE,
-                        uncompressed_page_size: 0,
-                        compressed_page_size: 0,
-                        crc: None,
-                        data_page_header: None,
-                        index_page_header: None,
-                        dictionary_page_header: Some(header.clone()),
-                        data_page_header_v2: None,
-                    };
-                    (*bytes, header)
+                    chunk.encodings.push(h.encoding);
+                    header.type_ = PageType::DICTIONARY_PAGE;
+                    header.dictionary_page_header = Some(h.clone());
+                    *bytes
                 }
-                RawPage::Data { header, bytes } => {
+                RawPage::Data { header: h, bytes } => {
                     if chunk.first_data_page == 0 && !chunk.bytes.is_empty() {
                         chunk.first_data_page = chunk.bytes.len();
                     }
-                    chunk.encodings.push(header.encoding);
-                    let header = PageHeader {
-                        type_: PageType::DATA_PAGE,
-                        uncompressed_page_size: 0,
-                        compressed_page_size: 0,
-                        crc: None,
-                        data_page_header: Some(header.clone()),
-                        index_page_header: None,
-                        dictionary_page_header: None,
-                        data_page_header_v2: None,
-                    };
-                    (*bytes, header)
+                    chunk.encodings.push(h.encoding);
+                    header.data_page_header = Some(h.clone());
+                    *bytes
                 }
             };
             let compressed = zstd.compress(buffer)?;

@@ -270,11 +270,7 @@ impl Handoff {
     }
 
     fn join(&mut self) -> PolarsResult<u64> {
-        match self.builder.take().map(JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(polars_err!(ComputeError: "events builder thread panicked")),
-            None => Err(polars_err!(ComputeError: "events builder thread stopped")),
-        }
+        super::background::join(self.builder.take(), "builder")
     }
 
     /// Hand over the last rows, have the file finished with `key_value`
