@@ -53,6 +53,17 @@ pub(super) fn join(thread: Option<JoinHandle<PolarsResult<u64>>>, what: &str) ->
     }
 }
 
+/// Why the events `what` thread stopped early (it only does on an error).
+pub(super) fn stopped(
+    thread: Option<JoinHandle<PolarsResult<u64>>>,
+    what: &str,
+) -> polars::prelude::PolarsError {
+    match join(thread, what) {
+        Err(e) => e,
+        Ok(_) => polars_err!(ComputeError: "events {what} thread stopped"),
+    }
+}
+
 /// The writing thread, seen from the reading one. Dropped before
 /// [`Background::finish`] (the reading failed), it stops the thread and
 /// waits for it, so no thread outlives the output it was writing.
@@ -88,10 +99,7 @@ impl Background {
 
     /// Why the thread stopped early (it only does on an error).
     fn failure(&mut self) -> polars::prelude::PolarsError {
-        match self.join() {
-            Err(e) => e,
-            Ok(_) => polars_err!(ComputeError: "events writer thread stopped"),
-        }
+        stopped(self.thread.take(), "writer")
     }
 
     /// Hand over a row group. Returns the previous row group's builder,
@@ -128,9 +136,7 @@ impl Drop for Background {
     fn drop(&mut self) {
         // Without jobs the thread's loop ends after the row group at hand.
         self.jobs = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        let _ = join(self.thread.take(), "writer");
     }
 }
 

@@ -196,8 +196,7 @@ impl Batch {
         use rayon::prelude::*;
 
         // `ts_ns` has no nulls: its validity is its length.
-        let mut all = Validity::default();
-        all.push_n_valid(self.ts.len());
+        let all = Validity::all_valid(self.ts.len());
         thread_local! {
             static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
         }

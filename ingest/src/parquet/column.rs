@@ -67,12 +67,11 @@ impl Validity {
         }
     }
 
-    /// Append `n` rows that all hold a value.
-    pub fn push_n_valid(&mut self, n: usize) {
-        if self.nulls == 0 {
-            self.valid += n;
-        } else {
-            (0..n).for_each(|_| self.push(true));
+    /// `n` rows that all hold a value.
+    pub fn all_valid(n: usize) -> Validity {
+        Validity {
+            valid: n,
+            ..Validity::default()
         }
     }
 

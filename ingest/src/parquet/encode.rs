@@ -19,11 +19,11 @@
 //! of ingest's instructions (docs/performance.md); these encoders touch each
 //! value once.
 
-use polars::prelude::{polars_err, PolarsResult};
+use polars::prelude::PolarsResult;
 use polars_parquet_format::{DataPageHeader, DictionaryPageHeader, Encoding, Statistics};
 
 use super::column::Validity;
-use super::file::{Chunk, RawPage, Zstd};
+use super::file::{page_size, Chunk, RawPage, Zstd};
 
 /// How the values of a dictionary are stored (the column's physical and
 /// logical type).
@@ -228,11 +228,49 @@ fn def_levels(out: &mut Vec<u8>, validity: &Validity) {
     out[at..at + 4].copy_from_slice(&len.to_le_bytes());
 }
 
-fn int_bytes(v: u64, kind: IntKind) -> Vec<u8> {
+/// Append `v` PLAIN-encoded as `kind` (4 or 8 bytes, little-endian).
+fn put_int(out: &mut Vec<u8>, v: u64, kind: IntKind) {
     match kind {
-        IntKind::I32 | IntKind::U32 => (v as u32).to_le_bytes().to_vec(),
-        IntKind::U64 => v.to_le_bytes().to_vec(),
+        IntKind::I32 | IntKind::U32 => out.extend_from_slice(&(v as u32).to_le_bytes()),
+        IntKind::U64 => out.extend_from_slice(&v.to_le_bytes()),
     }
+}
+
+/// Append `s` PLAIN-encoded (4-byte length, bytes).
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Minimum and maximum of `values` in the order of `kind`, as statistics
+/// store them.
+fn int_stats(values: impl Iterator<Item = u64>, kind: IntKind) -> Option<(Vec<u8>, Vec<u8>)> {
+    let bytes = |v| {
+        let mut b = Vec::with_capacity(8);
+        put_int(&mut b, v, kind);
+        b
+    };
+    int_range(values, kind).map(|(lo, hi)| (bytes(lo), bytes(hi)))
+}
+
+/// Byte-wise minimum and maximum of `values`, as statistics store them.
+fn str_stats<'a>(values: impl Iterator<Item = &'a str>) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut range: Option<(&[u8], &[u8])> = None;
+    for v in values.map(str::as_bytes) {
+        range = Some(match range {
+            None => (v, v),
+            Some((lo, hi)) => (lo.min(v), hi.max(v)),
+        });
+    }
+    range.map(|(lo, hi)| (lo.to_vec(), hi.to_vec()))
+}
+
+/// Append the keys of a dictionary of `len` values: their bit width, then
+/// the keys RLE/bit-packed.
+fn dict_keys(out: &mut Vec<u8>, keys: &[u32], len: usize) {
+    let width = bit_width(len.saturating_sub(1) as u32).max(1);
+    out.push(width);
+    hybrid(out, keys, width);
 }
 
 /// Minimum and maximum of `values` in the order of `kind`.
@@ -269,10 +307,6 @@ fn statistics(nulls: usize, range: Option<(Vec<u8>, Vec<u8>)>) -> Statistics {
         is_max_value_exact: None,
         is_min_value_exact: None,
     }
-}
-
-fn page_size(n: usize) -> PolarsResult<i32> {
-    i32::try_from(n).map_err(|_| polars_err!(ComputeError: "Parquet page of {n} bytes"))
 }
 
 fn data_header(rows: usize, encoding: Encoding) -> PolarsResult<DataPageHeader> {
@@ -325,35 +359,20 @@ pub(super) fn encode_column(
             kind,
         } => {
             for &v in d {
-                match kind {
-                    IntKind::I32 | IntKind::U32 => {
-                        dict.extend_from_slice(&(v as u32).to_le_bytes())
-                    }
-                    IntKind::U64 => dict.extend_from_slice(&v.to_le_bytes()),
-                }
+                put_int(dict, v, kind);
             }
             dict_values = Some(d.len());
-            let width = bit_width(d.len().saturating_sub(1) as u32).max(1);
-            data.push(width);
-            hybrid(data, keys, width);
-            let range = int_range(d.iter().copied(), kind)
-                .map(|(lo, hi)| (int_bytes(lo, kind), int_bytes(hi, kind)));
+            dict_keys(data, keys, d.len());
+            let range = int_stats(d.iter().copied(), kind);
             (Encoding::RLE_DICTIONARY, statistics(nulls, range))
         }
         Values::StrDict { keys, dict: d } => {
             for s in d {
-                dict.extend_from_slice(&(s.len() as u32).to_le_bytes());
-                dict.extend_from_slice(s.as_bytes());
+                put_str(dict, s);
             }
             dict_values = Some(d.len());
-            let width = bit_width(d.len().saturating_sub(1) as u32).max(1);
-            data.push(width);
-            hybrid(data, keys, width);
-            let lo = d.iter().min_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-            let hi = d.iter().max_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-            let range = lo
-                .zip(hi)
-                .map(|(lo, hi)| (lo.as_bytes().to_vec(), hi.as_bytes().to_vec()));
+            dict_keys(data, keys, d.len());
+            let range = str_stats(d.iter().map(|s| &**s));
             (Encoding::RLE_DICTIONARY, statistics(nulls, range))
         }
         Values::Delta(v) => {
@@ -382,33 +401,22 @@ pub(super) fn encode_column(
             (Encoding::PLAIN, statistics(nulls, range))
         }
         Values::PlainU64(v) => {
-            for x in v {
-                data.extend_from_slice(&x.to_le_bytes());
+            for &x in v {
+                put_int(data, x, IntKind::U64);
             }
-            let range = int_range(v.iter().copied(), IntKind::U64)
-                .map(|(lo, hi)| (lo.to_le_bytes().to_vec(), hi.to_le_bytes().to_vec()));
+            let range = int_stats(v.iter().copied(), IntKind::U64);
             (Encoding::PLAIN, statistics(nulls, range))
         }
         Values::PlainStr { text, ends } => {
-            let mut start = 0usize;
-            let mut lo: Option<&str> = None;
-            let mut hi: Option<&str> = None;
-            for &end in ends {
-                let s = &text[start..end as usize];
-                start = end as usize;
-                data.extend_from_slice(&(s.len() as u32).to_le_bytes());
-                data.extend_from_slice(s.as_bytes());
-                if lo.is_none_or(|l| s.as_bytes() < l.as_bytes()) {
-                    lo = Some(s);
-                }
-                if hi.is_none_or(|h| s.as_bytes() > h.as_bytes()) {
-                    hi = Some(s);
-                }
+            let values = ends.iter().scan(0usize, |start, &end| {
+                let s = &text[*start..end as usize];
+                *start = end as usize;
+                Some(s)
+            });
+            for s in values.clone() {
+                put_str(data, s);
             }
-            let range = lo
-                .zip(hi)
-                .map(|(lo, hi)| (lo.as_bytes().to_vec(), hi.as_bytes().to_vec()));
-            (Encoding::PLAIN, statistics(nulls, range))
+            (Encoding::PLAIN, statistics(nulls, str_stats(values)))
         }
     };
     let mut pages = Vec::with_capacity(2);

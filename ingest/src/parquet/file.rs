@@ -79,6 +79,11 @@ impl Zstd {
     }
 }
 
+/// A page size (or count) as the Thrift headers store it.
+pub(super) fn page_size(n: usize) -> PolarsResult<i32> {
+    i32::try_from(n).map_err(|_| polars_err!(ComputeError: "Parquet page of {n} bytes"))
+}
+
 /// One encoded page, before compression.
 pub(super) enum RawPage<'a> {
     /// A dictionary page (first in its chunk).
@@ -111,9 +116,6 @@ impl Chunk {
             encodings: vec![Encoding::RLE],
             statistics,
         };
-        let size = |n: usize| {
-            i32::try_from(n).map_err(|_| polars_err!(ComputeError: "Parquet page of {n} bytes"))
-        };
         for (i, page) in pages.iter().enumerate() {
             let mut header = PageHeader {
                 type_: PageType::DATA_PAGE,
@@ -143,8 +145,8 @@ impl Chunk {
                 }
             };
             let compressed = zstd.compress(buffer)?;
-            header.uncompressed_page_size = size(buffer.len())?;
-            header.compressed_page_size = size(compressed.len())?;
+            header.uncompressed_page_size = page_size(buffer.len())?;
+            header.compressed_page_size = page_size(compressed.len())?;
             let start = chunk.bytes.len();
             serialize(&mut chunk.bytes, |p| header.write_to_out_protocol(p))?;
             let header_size = (chunk.bytes.len() - start) as i64;

@@ -263,10 +263,7 @@ impl Handoff {
     /// Why the builder stopped early (it only does on an error).
     fn failure(&mut self) -> polars::prelude::PolarsError {
         self.tx = None;
-        match self.join() {
-            Err(e) => e,
-            Ok(_) => polars_err!(ComputeError: "events builder thread stopped"),
-        }
+        super::background::stopped(self.builder.take(), "builder")
     }
 
     fn join(&mut self) -> PolarsResult<u64> {
@@ -289,9 +286,7 @@ impl Drop for Handoff {
     fn drop(&mut self) {
         // Without messages the builder stops, and with it the writer thread.
         self.tx = None;
-        if let Some(builder) = self.builder.take() {
-            let _ = builder.join();
-        }
+        let _ = self.join();
     }
 }
 
