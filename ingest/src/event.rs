@@ -236,6 +236,29 @@ pub trait EventSink {
         let _ = index;
         Ok(())
     }
+
+    /// True if this sink would rather take events in blocks
+    /// ([`EventSink::block`]). A reader that can (the trace.dat reader) then
+    /// hands over every event that way, and calls neither
+    /// [`EventSink::event`], [`EventSink::lost`] nor [`EventSink::buffer`]
+    /// (loss totals stay in the trace's metadata). The default is false.
+    fn takes_blocks(&self) -> bool {
+        false
+    }
+
+    /// Take a block of events, in file order, and give back a block for the
+    /// reader to fill next (emptied, with the same names). The default
+    /// takes its events one by one.
+    fn block(
+        &mut self,
+        mut block: crate::block::EventBlock,
+    ) -> Result<crate::block::EventBlock, crate::Error> {
+        for i in 0..block.rows.len() {
+            self.event(&block.event(i))?;
+        }
+        block.clear();
+        Ok(block)
+    }
 }
 
 impl<F: FnMut(&Event<'_>) -> Result<(), crate::Error>> EventSink for F {

@@ -76,8 +76,11 @@ pub struct Input {
     pub compression: Compression,
     /// Kind of trace inside.
     pub kind: TraceKind,
-    /// SHA-256 of the stored file, computed on another thread while parsing.
+    /// SHA-256 of the stored file, computed on another thread while parsing
+    /// once [`Input::hash_in_background`] started it.
     hasher: Option<std::thread::JoinHandle<io::Result<String>>>,
+    /// The stored file.
+    path: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Input {
@@ -120,23 +123,35 @@ impl Input {
         let kind = TraceKind::sniff(reader.fill_buf().map_err(|e| Error::io(path, e))?);
         let mapped = compression == Compression::None && kind != TraceKind::Text;
         progress.add_total(if mapped { pulled } else { len });
-        let owned = path.to_path_buf();
-        let hasher = Some(std::thread::spawn(move || sha256_file(&owned)));
         Ok(Input {
             reader,
             compression,
             kind,
-            hasher,
+            hasher: None,
+            path: path.to_path_buf(),
         })
     }
 
-    /// Hex SHA-256 of the stored file (waits for the hashing thread).
-    pub fn sha256_hex(&mut self, path: &Path) -> Result<String, Error> {
-        match self.hasher.take().map(|h| h.join()) {
-            Some(Ok(Ok(hex))) => Ok(hex),
-            Some(Ok(Err(e))) => Err(Error::io(path, e)),
-            _ => Err(Error::io(path, io::Error::other("hashing thread failed"))),
+    /// Start hashing the stored file on another thread, for
+    /// [`Input::sha256_hex`] to collect (an input only looked at is never
+    /// hashed).
+    pub fn hash_in_background(&mut self) {
+        if self.hasher.is_none() {
+            let owned = self.path.clone();
+            self.hasher = Some(std::thread::spawn(move || sha256_file(&owned)));
         }
+    }
+
+    /// Hex SHA-256 of the stored file (waits for the hashing thread, or
+    /// hashes now if none was started).
+    pub fn sha256_hex(&mut self, path: &Path) -> Result<String, Error> {
+        let hashed = match self.hasher.take() {
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("hashing thread failed"))),
+            None => sha256_file(&self.path),
+        };
+        hashed.map_err(|e| Error::io(path, e))
     }
 }
 

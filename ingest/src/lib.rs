@@ -12,6 +12,7 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 pub mod atomic;
+pub mod block;
 pub mod columns;
 pub mod dat;
 mod error;
@@ -97,6 +98,7 @@ pub fn read_trace(
             .with_path(path))
         }
         TraceKind::Text => {
+            input.hash_in_background();
             let mut info = TraceInfo {
                 source_name: source_name(path),
                 source_compression: input.compression.name().to_string(),
@@ -111,6 +113,7 @@ pub fn read_trace(
             })
         }
         TraceKind::TraceDat => {
+            input.hash_in_background();
             let mut info = TraceInfo {
                 source_name: source_name(path),
                 source_compression: input.compression.name().to_string(),

@@ -81,12 +81,13 @@ impl Cmdlines {
         }
     }
 
-    /// The name for a comm index.
-    pub fn name(&self, i: u32) -> &str {
-        match i {
-            COMM_IDLE => "<idle>",
-            COMM_UNKNOWN => "<...>",
-            _ => self.names.get(i as usize).map_or("<...>", String::as_str),
+    /// The name for a dense id ([`Cmdlines::id`]).
+    pub fn name_of_id(&self, id: u32) -> &str {
+        let n = self.pids.len() as u32;
+        match id {
+            _ if id < n => &self.names[id as usize],
+            _ if id == n => "<idle>",
+            _ => "<...>",
         }
     }
 }
@@ -114,10 +115,10 @@ mod tests {
     fn lookup_and_specials() {
         let c = Cmdlines::parse(b"213 sh\n1 init\n77 kworker/0:1 H\n");
         assert_eq!(c.len(), 3);
-        assert_eq!(c.name(c.lookup(213)), "sh");
-        assert_eq!(c.name(c.lookup(77)), "kworker/0:1 H");
-        assert_eq!(c.name(c.lookup(0)), "<idle>");
-        assert_eq!(c.name(c.lookup(5)), "<...>");
+        assert_eq!(c.name_of_id(c.id(c.lookup(213))), "sh");
+        assert_eq!(c.name_of_id(c.id(c.lookup(77))), "kworker/0:1 H");
+        assert_eq!(c.name_of_id(c.id(c.lookup(0))), "<idle>");
+        assert_eq!(c.name_of_id(c.id(c.lookup(5))), "<...>");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! kept even when timestamps go backwards. A min-heap on (timestamp, CPU)
 //! gives the same order; a CPU whose records keep coming before every other
 //! CPU's next one is emitted as a run, without a heap operation per record.
+//! A sink that takes blocks gets each run copied into its block whole.
 //!
 //! Each CPU is decoded on its own thread (unless asked not to) and sends
 //! batches through a bounded channel, so memory stays flat and the output is
@@ -17,15 +18,19 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 
 use super::cursor::Fault;
-use super::meta::Meta;
-use super::stream::{Batch, CpuStats, CpuStream, Kind, Rec, NONE32, NONE64};
+use super::names::DatNames;
+use super::stream::{Batch, CpuStats, CpuStream};
+use crate::block::{BlockNames, EventBlock};
 use crate::error::Error;
-use crate::event::{Event, EventSink, IrqFlags, NameIds, NO_ID};
+use crate::event::EventSink;
 
-/// Records per batch (about 90 KiB).
-const BATCH: usize = 1024;
+/// Records per batch (about 360 KiB).
+const BATCH: usize = 4096;
+/// Rows per block handed to a sink that takes blocks.
+const BLOCK_ROWS: usize = 8 << 10;
 /// Batches in flight per CPU.
 const DEPTH: usize = 2;
 
@@ -80,9 +85,10 @@ fn worker(mut s: CpuStream<'_>, tx: SyncSender<Msg>) {
     }
 }
 
-/// Decode and merge `streams` (sorted by CPU id), delivering events to `sink`.
+/// Decode and merge `streams` (sorted by CPU id), delivering events to
+/// `sink`, their names being `names`.
 pub(crate) fn run(
-    meta: &Meta,
+    names: &Arc<DatNames>,
     streams: Vec<CpuStream<'_>>,
     parallel: bool,
     path: &Path,
@@ -95,7 +101,7 @@ pub(crate) fn run(
             .into_iter()
             .map(|s| Source::Local(Box::new(s)))
             .collect();
-        return merge(meta, cpus, sources, path, sink);
+        return merge(names, cpus, sources, path, sink);
     }
     std::thread::scope(|scope| {
         let cpus = streams.iter().map(|s| (s.buffer, s.cpu)).collect();
@@ -110,7 +116,7 @@ pub(crate) fn run(
             sources.push(Source::Remote(rx));
         }
         // Dropping the receivers (on return, also on error) stops the workers.
-        merge(meta, cpus, sources, path, sink)
+        merge(names, cpus, sources, path, sink)
     })
 }
 
@@ -121,10 +127,99 @@ struct Head {
     missed: usize,
 }
 
+/// Where merged records go: one event at a time, or in blocks.
+enum Out<'s> {
+    Events {
+        sink: &'s mut dyn EventSink,
+        names: &'s DatNames,
+        several_buffers: bool,
+    },
+    Blocks {
+        sink: &'s mut dyn EventSink,
+        block: EventBlock,
+    },
+}
+
+impl Out<'_> {
+    /// Deliver records `run` of `head`, from source (`buffer`, `cpu`).
+    fn run(
+        &mut self,
+        head: &mut Head,
+        run: std::ops::Range<usize>,
+        (buffer, cpu): (u32, u32),
+    ) -> Result<(), Error> {
+        match self {
+            Out::Events {
+                sink,
+                names,
+                several_buffers,
+            } => {
+                for i in run {
+                    if *several_buffers {
+                        sink.buffer(buffer as usize)?;
+                    }
+                    if let Some(&(at, count)) = head.batch.missed.get(head.missed) {
+                        if at == i {
+                            head.missed += 1;
+                            sink.lost(cpu, count)?;
+                        }
+                    }
+                    let rec = &head.batch.recs[i];
+                    sink.event(&rec.event(&head.batch.text, *names))?;
+                }
+                Ok(())
+            }
+            Out::Blocks { sink, block } => {
+                let mut at = run.start;
+                while at < run.end {
+                    let room = BLOCK_ROWS - block.rows.len();
+                    let end = run.end.min(at + room);
+                    let recs = &head.batch.recs[at..end];
+                    if head.batch.text.is_empty() {
+                        // No bodies (or only empty ones, which any start gives).
+                        block.rows.extend_from_slice(recs);
+                    } else {
+                        for r in recs {
+                            let mut r = *r;
+                            if let Some(body) = r.info(&head.batch.text) {
+                                r.info = block.text.len() as u32;
+                                block.text.push_str(body);
+                            }
+                            block.rows.push(r);
+                        }
+                    }
+                    if block.rows.len() >= BLOCK_ROWS {
+                        hand_over(&mut **sink, block)?;
+                    }
+                    at = end;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Hand over a partly filled block.
+    fn flush(&mut self) -> Result<(), Error> {
+        match self {
+            Out::Blocks { sink, block } if !block.rows.is_empty() => hand_over(&mut **sink, block),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Give `block` to `sink`, and take the next one to fill.
+fn hand_over(sink: &mut dyn EventSink, block: &mut EventBlock) -> Result<(), Error> {
+    let names = block.names.clone();
+    let full = std::mem::replace(block, EventBlock::with_capacity(names, 0));
+    *block = sink.block(full)?;
+    block.clear();
+    Ok(())
+}
+
 /// Merge the sources, each identified by (buffer, CPU), in trace-cmd's order:
 /// by timestamp, then buffer (top first), then CPU.
 fn merge(
-    meta: &Meta,
+    names: &Arc<DatNames>,
     cpus: Vec<(u32, u32)>,
     mut sources: Vec<Source<'_>>,
     path: &Path,
@@ -133,56 +228,56 @@ fn merge(
     let mut out = MergeOut::default();
     let mut heads: Vec<Option<Head>> = (0..sources.len()).map(|_| None).collect();
     let mut heap = BinaryHeap::new();
-    let mut scratch = String::new();
-    let several_buffers = cpus.iter().any(|c| c.0 != 0);
+    let mut to = if sink.takes_blocks() {
+        let names: Arc<dyn BlockNames> = names.clone();
+        Out::Blocks {
+            sink,
+            block: EventBlock::with_capacity(names, BLOCK_ROWS),
+        }
+    } else {
+        Out::Events {
+            sink,
+            names,
+            several_buffers: cpus.iter().any(|c| c.0 != 0),
+        }
+    };
     for i in 0..sources.len() {
         fill(i, &cpus, &mut sources, &mut heads, &mut heap, &mut out)
             .map_err(|f| f.into_error(path))?;
     }
-    while let Some(Reverse((_, _, i))) = heap.pop() {
-        let (buffer, cpu) = cpus[i];
+    while let Some(Reverse((_, key, i))) = heap.pop() {
+        let Some(head) = heads[i].as_mut() else {
+            continue;
+        };
         // This source stays first while its records come before the next
-        // source's head: emit that run without going through the heap.
+        // source's head: that run goes out without the heap.
         let next = heap.peek().map(|Reverse(k)| (k.0, k.1));
-        while let Some(head) = heads[i].as_mut() {
-            let rec = head.batch.recs[head.pos];
-            if several_buffers {
-                sink.buffer(buffer as usize)
-                    .map_err(|e| e.with_path(path))?;
-            }
-            if let Some(&(at, count)) = head.batch.missed.get(head.missed) {
-                if at == head.pos {
-                    head.missed += 1;
-                    sink.lost(cpu, count).map_err(|e| e.with_path(path))?;
-                }
-            }
-            emit(
-                meta,
-                cpu,
-                &rec,
-                &head.batch.text,
-                &mut scratch,
-                &mut out,
-                sink,
-            )
+        let recs = &head.batch.recs;
+        let mut end = head.pos + 1;
+        while end < recs.len() && next.is_none_or(|n| (recs[end].ts as u64, key) < n) {
+            end += 1;
+        }
+        out.events += (end - head.pos) as u64;
+        let start = head.pos;
+        to.run(head, start..end, key)
             .map_err(|e| e.with_path(path))?;
-            head.pos += 1;
-            match head.batch.recs.get(head.pos) {
-                Some(r) if next.is_none_or(|n| (r.ts, cpus[i]) < n) => {}
-                Some(r) => {
-                    heap.push(Reverse((r.ts, cpus[i], i)));
-                    break;
-                }
-                None => {
-                    heads[i] = None;
-                    fill(i, &cpus, &mut sources, &mut heads, &mut heap, &mut out)
-                        .map_err(|f| f.into_error(path))?;
-                    break;
-                }
+        head.pos = end;
+        match head.batch.recs.get(end) {
+            Some(r) => heap.push(Reverse((r.ts as u64, key, i))),
+            None => {
+                heads[i] = None;
+                fill(i, &cpus, &mut sources, &mut heads, &mut heap, &mut out)
+                    .map_err(|f| f.into_error(path))?;
             }
         }
     }
+    to.flush().map_err(|e| e.with_path(path))?;
     out.cpus.sort_by_key(|c| c.0);
+    for (_, s) in &out.cpus {
+        for (all, n) in out.kinds.iter_mut().zip(s.kinds) {
+            *all += n;
+        }
+    }
     Ok(out)
 }
 
@@ -201,7 +296,7 @@ fn fill(
         match sources[i].next() {
             Msg::Batch(b) => {
                 if let Some(r) = b.recs.first() {
-                    heap.push(Reverse((r.ts, cpus[i], i)));
+                    heap.push(Reverse((r.ts as u64, cpus[i], i)));
                     heads[i] = Some(Head {
                         batch: b,
                         pos: 0,
@@ -217,81 +312,4 @@ fn fill(
             Msg::Fail(f) => return Err(f),
         }
     }
-}
-
-fn emit(
-    meta: &Meta,
-    cpu: u32,
-    rec: &Rec,
-    text: &str,
-    scratch: &mut String,
-    out: &mut MergeOut,
-    sink: &mut dyn EventSink,
-) -> Result<(), Error> {
-    let ks = &meta.kallsyms;
-    let kind_ix = match rec.kind {
-        Kind::Function => 0,
-        Kind::FuncRepeats => 1,
-        Kind::GraphEntry => 2,
-        Kind::GraphExit => 3,
-        Kind::Other => 4,
-        Kind::Unknown => 5,
-    };
-    out.kinds[kind_ix] += 1;
-    out.events += 1;
-    let some64 = |v: u64| (v != NONE64).then_some(v);
-    let some32 = |v: u32| (v != NONE32).then_some(v);
-    let (name, info) = match rec.kind {
-        Kind::Unknown => {
-            scratch.clear();
-            scratch.push_str("type=");
-            scratch.push_str(&rec.event.to_string());
-            ("unknown", Some(scratch.as_str()))
-        }
-        Kind::Other => {
-            let (a, n) = rec.info;
-            let body = text.get(a as usize..(a + n) as usize).unwrap_or("");
-            (meta.formats[rec.event as usize].name.as_str(), Some(body))
-        }
-        _ => (meta.formats[rec.event as usize].name.as_str(), None),
-    };
-    let f = rec.flags;
-    let graph = matches!(rec.kind, Kind::GraphEntry | Kind::GraphExit);
-    let ev = Event {
-        ts_ns: rec.ts as i64,
-        cpu,
-        pid: rec.pid,
-        tgid: None,
-        comm: meta.cmdlines.name(rec.comm),
-        event: name,
-        function: ks.name(rec.sym),
-        parent: ks.name(rec.psym),
-        module: ks.module(rec.sym),
-        ip: some64(rec.ip),
-        parent_ip: some64(rec.parent_ip),
-        flags: Some(IrqFlags {
-            irqs_off: f & 0x01 != 0,
-            hardirq: f & 0x08 != 0,
-            softirq: f & 0x10 != 0,
-            nmi: f & 0x40 != 0,
-        }),
-        preempt_depth: Some(rec.pc & 0x0f),
-        info,
-        depth: if graph { some32(rec.depth) } else { None },
-        calltime: some64(rec.t1),
-        rettime: some64(rec.t2),
-        repeats: some32(rec.count),
-        ids: NameIds {
-            comm: meta.cmdlines.id(rec.comm),
-            event: if rec.kind == Kind::Unknown {
-                NO_ID
-            } else {
-                rec.event
-            },
-            function: rec.sym,
-            parent: rec.psym,
-            module: rec.sym,
-        },
-    };
-    sink.event(&ev)
 }

@@ -14,6 +14,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Event ids below this are looked up in a table (kernels number them from 1
 /// up, a few thousand at most).
@@ -122,9 +123,9 @@ pub(crate) struct Meta {
     /// Decoding plan per format.
     pub plans: Vec<Plan>,
     /// Symbols.
-    pub kallsyms: Kallsyms,
+    pub kallsyms: Arc<Kallsyms>,
     /// Task names.
-    pub cmdlines: Cmdlines,
+    pub cmdlines: Arc<Cmdlines>,
     /// printk formats.
     pub printk: Printk,
     /// Options.
@@ -349,8 +350,8 @@ impl Meta {
             ids,
             common,
             plans,
-            kallsyms: parts.kallsyms,
-            cmdlines: parts.cmdlines,
+            kallsyms: Arc::new(parts.kallsyms),
+            cmdlines: Arc::new(parts.cmdlines),
             printk: parts.printk,
             opts,
             cpus,

@@ -34,6 +34,7 @@ mod header;
 mod kallsyms;
 mod merge;
 mod meta;
+mod names;
 mod options;
 mod printfmt;
 mod printk;
@@ -45,6 +46,7 @@ mod stream;
 mod tests;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::error::Error;
 use crate::event::{EventSink, TraceInfo};
@@ -533,7 +535,17 @@ pub fn parse(
             if !buffer_names.is_empty() {
                 sink.buffers(&buffer_names)?;
             }
-            let out = merge::run(&meta, streams, !options.sequential, path, sink)?;
+            let names = Arc::new(names::DatNames {
+                kallsyms: meta.kallsyms.clone(),
+                cmdlines: meta.cmdlines.clone(),
+                events: meta
+                    .formats
+                    .iter()
+                    .map(|f| f.name.clone())
+                    .chain(["unknown".to_string()])
+                    .collect(),
+            });
+            let out = merge::run(&names, streams, !options.sequential, path, sink)?;
             stats.events = out.events;
             let n = cpus.max(out.cpus.iter().map(|c| c.0 + 1).max().unwrap_or(0)) as usize;
             stats.lost_events_per_cpu = vec![0; n];

@@ -67,7 +67,7 @@ impl Compression {
 /// data really holds, never with the size a (possibly damaged) header claims.
 pub(crate) struct Decompressor {
     kind: Compression,
-    zstd: Option<zstd::stream::raw::Decoder<'static>>,
+    zstd: Option<zstd::zstd_safe::DCtx<'static>>,
 }
 
 impl std::fmt::Debug for Decompressor {
@@ -131,6 +131,9 @@ impl Decompressor {
         Ok(())
     }
 
+    /// One pass straight into `out` (`ZSTD_decompressDCtx`): a block is
+    /// whole in the file, so nothing is gained by streaming it through the
+    /// decoder's window, which copied every byte once more.
     fn zstd_into(
         &mut self,
         input: &[u8],
@@ -138,13 +141,44 @@ impl Decompressor {
         out: &mut Vec<u8>,
         at: u64,
     ) -> DatResult<()> {
-        use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
-        let bad = |e: std::io::Error| Fault::invalid(at, format!("zstd block: {e}"));
-        if self.zstd.is_none() {
-            self.zstd = Some(zstd::stream::raw::Decoder::new().map_err(bad)?);
+        use zstd::zstd_safe;
+        if size > FIRST_STEP {
+            return self.zstd_stream_into(input, size, out, at);
         }
-        let dec = self.zstd.as_mut().expect("initialised above");
-        dec.reinit().map_err(bad)?;
+        let dctx = self.zstd.get_or_insert_with(zstd_safe::DCtx::create);
+        let start = out.len();
+        // Room for exactly the declared size: a frame that holds more
+        // fails (destination too small) instead of growing the buffer.
+        out.reserve_exact(size);
+        let mut at_end = std::io::Cursor::new(&mut *out);
+        at_end.set_position(start as u64);
+        dctx.decompress(&mut at_end, input).map_err(|code| {
+            Fault::invalid(
+                at,
+                format!("zstd block: {}", zstd_safe::get_error_name(code)),
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Block by block, the output growing with what the frame really holds
+    /// (for blocks that declare more than [`FIRST_STEP`]).
+    fn zstd_stream_into(
+        &mut self,
+        input: &[u8],
+        size: usize,
+        out: &mut Vec<u8>,
+        at: u64,
+    ) -> DatResult<()> {
+        use zstd::zstd_safe::{self, InBuffer, OutBuffer, ResetDirective};
+        let bad = |code| {
+            Fault::invalid(
+                at,
+                format!("zstd block: {}", zstd_safe::get_error_name(code)),
+            )
+        };
+        let dec = self.zstd.get_or_insert_with(zstd_safe::DCtx::create);
+        dec.reset(ResetDirective::SessionOnly).map_err(bad)?;
         let start = out.len();
         let mut inb = InBuffer::around(input);
         loop {
@@ -158,7 +192,7 @@ impl Decompressor {
             let before_in = inb.pos();
             let hint = {
                 let mut ob = OutBuffer::around_pos(out, pos);
-                dec.run(&mut inb, &mut ob).map_err(bad)?
+                dec.decompress_stream(&mut ob, &mut inb).map_err(bad)?
             };
             let progressed = out.len() > pos || inb.pos() > before_in;
             if hint == 0 && inb.pos() == input.len() {

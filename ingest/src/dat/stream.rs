@@ -7,6 +7,8 @@
 //! is decoded here, on the CPU's own thread: common fields, timestamp
 //! correction, symbol lookups and, for other events, the printed body.
 
+use std::fmt::Write;
+
 use super::cursor::{DatResult, Fault};
 use super::format::Field;
 use super::kallsyms::{SymCache, NO_SYM};
@@ -15,72 +17,30 @@ use super::printfmt::{raw_fields, Ctx};
 use super::release::Releaser;
 use super::ring::{page_header, Missed, PageRecords, RawRecord};
 use super::sections::ChunkStream;
+use crate::block::{flag, BlockRow, NONE32, NONE64};
 use crate::progress::Progress;
 
-/// What kind of record a [`Rec`] is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+/// Kinds of records, as counted in [`CpuStats::kinds`].
+pub(crate) mod kind {
     /// ftrace `function`.
-    Function,
+    pub const FUNCTION: usize = 0;
     /// ftrace `func_repeats`.
-    FuncRepeats,
+    pub const FUNC_REPEATS: usize = 1;
     /// ftrace `funcgraph_entry`.
-    GraphEntry,
+    pub const GRAPH_ENTRY: usize = 2;
     /// ftrace `funcgraph_exit`.
-    GraphExit,
+    pub const GRAPH_EXIT: usize = 3;
     /// Any other known event (body in the batch text).
-    Other,
+    pub const OTHER: usize = 4;
     /// A record whose type id has no format.
-    Unknown,
+    pub const UNKNOWN: usize = 5;
 }
-
-/// One decoded record. Optional numbers use `u64::MAX`/`u32::MAX` for "absent".
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Rec {
-    /// Corrected timestamp (ns for the usual clocks).
-    pub ts: u64,
-    /// Task pid.
-    pub pid: i32,
-    /// Comm index in the cmdlines table.
-    pub comm: u32,
-    /// `common_flags`.
-    pub flags: u8,
-    /// `common_preempt_count`.
-    pub pc: u8,
-    /// Record kind.
-    pub kind: Kind,
-    /// Format index (or the raw type id for `Unknown`).
-    pub event: u32,
-    /// Traced function address (`ip`/`func`).
-    pub ip: u64,
-    /// Caller address.
-    pub parent_ip: u64,
-    /// Symbol of `ip`.
-    pub sym: u32,
-    /// Symbol of `parent_ip`.
-    pub psym: u32,
-    /// Graph depth.
-    pub depth: u32,
-    /// Repeat count / graph overrun.
-    pub count: u32,
-    /// Graph calltime, or the last repetition's time for `func_repeats`.
-    pub t1: u64,
-    /// Graph rettime.
-    pub t2: u64,
-    /// Body text range in the batch text (start, len).
-    pub info: (u32, u32),
-}
-
-/// Absent 64-bit value.
-pub(crate) const NONE64: u64 = u64::MAX;
-/// Absent 32-bit value.
-pub(crate) const NONE32: u32 = u32::MAX;
 
 /// Records of one CPU, in ring order, with the text they refer to.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
-    /// Records.
-    pub recs: Vec<Rec>,
+    /// Records, as the rows of an event block.
+    pub recs: Vec<BlockRow>,
     /// Bodies of non-function events.
     pub text: String,
     /// Lost events announced by a page header, as (index in `recs` of the
@@ -97,6 +57,8 @@ pub(crate) struct CpuStats {
     pub lost: u64,
     /// Pages flagged as having lost events without a count.
     pub lost_unknown_pages: u64,
+    /// Records of each [`kind`].
+    pub kinds: [u64; 6],
 }
 
 /// Where a CPU's pages come from.
@@ -312,7 +274,7 @@ fn decode_page(
     };
     for r in PageRecords::new(page, &meta.layout, &h) {
         let r = r.map_err(|e| fault(e.at, e.what))?;
-        decode_record(meta, &r, batch, syms).map_err(|what| fault(r.offset, what))?;
+        decode_record(meta, cpu, &r, batch, stats, syms).map_err(|what| fault(r.offset, what))?;
     }
     // Reported with the page's first record, as trace-cmd does; a page
     // without records carries its notice nowhere.
@@ -347,10 +309,21 @@ fn mul_u64_u32_shr(a: u64, mul: u64, shift: u32) -> u64 {
     ret
 }
 
+/// ftrace's `TRACE_FLAG_*` bits of `common_flags` as [`flag`] bits.
+fn irq_flags(f: u8) -> u8 {
+    let bit = |mask: u8, to: u8| if f & mask != 0 { to } else { 0 };
+    bit(0x01, flag::IRQS_OFF)
+        | bit(0x08, flag::HARDIRQ)
+        | bit(0x10, flag::SOFTIRQ)
+        | bit(0x40, flag::NMI)
+}
+
 fn decode_record(
     meta: &Meta,
+    cpu: u32,
     r: &RawRecord<'_>,
     batch: &mut Batch,
+    stats: &mut CpuStats,
     lookups: &mut Lookups,
 ) -> Result<(), String> {
     let syms = &mut lookups.syms;
@@ -370,46 +343,54 @@ fn decode_record(
     let comm = match lookups.last_comm {
         (p, comm) if p == pid && comm != NONE32 => comm,
         _ => {
-            let comm = meta.cmdlines.lookup(pid);
+            let comm = meta.cmdlines.id(meta.cmdlines.lookup(pid));
             lookups.last_comm = (pid, comm);
             comm
         }
     };
-    let mut rec = Rec {
-        ts,
-        pid,
-        comm,
-        flags: c
-            .flags
-            .as_ref()
-            .and_then(|f| f.uint(data, big))
-            .unwrap_or(0) as u8,
-        pc: c.pc.as_ref().and_then(|f| f.uint(data, big)).unwrap_or(0) as u8,
-        kind: Kind::Unknown,
-        event: type_id as u32,
+    let flags = c
+        .flags
+        .as_ref()
+        .and_then(|f| f.uint(data, big))
+        .unwrap_or(0) as u8;
+    let pc = c.pc.as_ref().and_then(|f| f.uint(data, big)).unwrap_or(0) as u8;
+    let mut rec = BlockRow {
+        ts: ts as i64,
         ip: NONE64,
         parent_ip: NONE64,
-        sym: NO_SYM,
-        psym: NO_SYM,
+        calltime: NONE64,
+        rettime: NONE64,
+        cpu,
+        pid,
+        comm,
+        event: meta.formats.len() as u32,
+        function: NO_SYM,
+        parent: NO_SYM,
         depth: NONE32,
-        count: NONE32,
-        t1: NONE64,
-        t2: NONE64,
-        info: (0, 0),
+        repeats: NONE32,
+        info: NONE32,
+        info_len: 0,
+        flags: irq_flags(flags),
+        preempt: pc & 0x0f,
     };
     let Some(idx) = meta.format_index(type_id) else {
+        stats.kinds[kind::UNKNOWN] += 1;
+        let start = batch.text.len();
+        let _ = write!(batch.text, "type={}", type_id as u32);
+        rec.info = start as u32;
+        rec.info_len = (batch.text.len() - start) as u32;
         batch.recs.push(rec);
         return Ok(());
     };
     rec.event = idx as u32;
     let ks = &meta.kallsyms;
-    match &meta.plans[idx] {
+    let k = match &meta.plans[idx] {
         Plan::Function { ip, parent } => {
-            rec.kind = Kind::Function;
             rec.ip = ip.uint(data, big).unwrap_or(NONE64);
             rec.parent_ip = opt_u64(parent, data, big);
-            rec.sym = sym_at(ks, syms, rec.ip);
-            rec.psym = sym_at(ks, syms, rec.parent_ip);
+            rec.function = sym_at(ks, syms, rec.ip);
+            rec.parent = sym_at(ks, syms, rec.parent_ip);
+            kind::FUNCTION
         }
         Plan::FuncRepeats {
             ip,
@@ -418,29 +399,29 @@ fn decode_record(
             top,
             bottom,
         } => {
-            rec.kind = Kind::FuncRepeats;
             rec.ip = ip.uint(data, big).unwrap_or(NONE64);
             rec.parent_ip = opt_u64(parent, data, big);
-            rec.sym = sym_at(ks, syms, rec.ip);
-            rec.psym = sym_at(ks, syms, rec.parent_ip);
-            rec.count = count
+            rec.function = sym_at(ks, syms, rec.ip);
+            rec.parent = sym_at(ks, syms, rec.parent_ip);
+            rec.repeats = count
                 .as_ref()
                 .and_then(|f| f.uint(data, big))
                 .map_or(NONE32, |v| v as u32);
             let top = opt_u64(top, data, big);
             let bottom = opt_u64(bottom, data, big);
             if top != NONE64 && bottom != NONE64 {
-                rec.t1 = ts.wrapping_sub((top << 32) | bottom);
+                rec.calltime = ts.wrapping_sub((top << 32) | bottom);
             }
+            kind::FUNC_REPEATS
         }
         Plan::GraphEntry { func, depth } => {
-            rec.kind = Kind::GraphEntry;
             rec.ip = func.uint(data, big).unwrap_or(NONE64);
-            rec.sym = sym_at(ks, syms, rec.ip);
+            rec.function = sym_at(ks, syms, rec.ip);
             rec.depth = depth
                 .as_ref()
                 .and_then(|f| f.int(data, big))
                 .map_or(NONE32, |v| v as u32);
+            kind::GRAPH_ENTRY
         }
         Plan::GraphExit {
             func,
@@ -449,22 +430,21 @@ fn decode_record(
             calltime,
             rettime,
         } => {
-            rec.kind = Kind::GraphExit;
             rec.ip = func.uint(data, big).unwrap_or(NONE64);
-            rec.sym = sym_at(ks, syms, rec.ip);
+            rec.function = sym_at(ks, syms, rec.ip);
             rec.depth = depth
                 .as_ref()
                 .and_then(|f| f.int(data, big))
                 .map_or(NONE32, |v| v as u32);
-            rec.count = overrun
+            rec.repeats = overrun
                 .as_ref()
                 .and_then(|f| f.uint(data, big))
                 .map_or(NONE32, |v| v as u32);
-            rec.t1 = opt_u64(calltime, data, big);
-            rec.t2 = opt_u64(rettime, data, big);
+            rec.calltime = opt_u64(calltime, data, big);
+            rec.rettime = opt_u64(rettime, data, big);
+            kind::GRAPH_EXIT
         }
         Plan::Other { print } => {
-            rec.kind = Kind::Other;
             let ev = &meta.formats[idx];
             let start = batch.text.len();
             let cx = Ctx {
@@ -483,9 +463,12 @@ fn decode_record(
             if batch.text.len() > start && batch.text.ends_with('\n') {
                 batch.text.pop();
             }
-            rec.info = (start as u32, (batch.text.len() - start) as u32);
+            rec.info = start as u32;
+            rec.info_len = (batch.text.len() - start) as u32;
+            kind::OTHER
         }
-    }
+    };
+    stats.kinds[k] += 1;
     batch.recs.push(rec);
     Ok(())
 }

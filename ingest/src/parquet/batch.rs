@@ -7,12 +7,14 @@
 //! the builder comes back to be refilled ([`super::background`]).
 
 use std::cell::RefCell;
+use std::ops::Range;
 
 use polars::prelude::PolarsResult;
 
 use super::column::{IntColumn, PlainColumn, StrColumn, TextColumn, Validity};
 use super::encode::{encode_column, IntKind, Scratch, Values};
 use super::file::Chunk;
+use crate::block::{EventBlock, NONE32, NONE64};
 use crate::event::Event;
 #[cfg(test)]
 use crate::event::NO_ID;
@@ -57,8 +59,8 @@ impl Batch {
         self.function.push(e.function, ids.function);
         self.parent.push(e.parent, ids.parent);
         self.module.push(e.module, ids.module);
-        self.ip.push_for(e.ip, ids.function);
-        self.parent_ip.push_for(e.parent_ip, ids.parent);
+        self.ip.push(e.ip);
+        self.parent_ip.push(e.parent_ip);
         self.flags.push(e.flags.map(|f| {
             u8::from(f.irqs_off)
                 | u8::from(f.hardirq) << 1
@@ -71,6 +73,41 @@ impl Batch {
         self.calltime.push(e.calltime);
         self.rettime.push(e.rettime);
         self.repeats.push(e.repeats.map(u64::from));
+    }
+
+    /// Append rows `range` of `block`, column by column.
+    pub(super) fn push_block(&mut self, block: &EventBlock, range: Range<usize>) {
+        let names = &*block.names;
+        let rows = &block.rows[range];
+        let some64 = |v: u64| (v != NONE64).then_some(v);
+        let some32 = |v: u32| (v != NONE32).then_some(u64::from(v));
+        self.ts.extend(rows.iter().map(|r| r.ts));
+        self.cpu.extend(rows.iter().map(|r| Some(u64::from(r.cpu))));
+        self.pid
+            .extend(rows.iter().map(|r| Some(u64::from(r.pid as u32))));
+        self.tgid.validity.push_n(false, rows.len());
+        self.comm
+            .extend_ids(rows.iter().map(|r| r.comm), |i| Some(names.comm(i)));
+        self.event
+            .extend_ids(rows.iter().map(|r| r.event), |i| Some(names.event(i)));
+        self.function
+            .extend_ids(rows.iter().map(|r| r.function), |i| names.symbol(i));
+        self.parent
+            .extend_ids(rows.iter().map(|r| r.parent), |i| names.symbol(i));
+        self.module
+            .extend_ids(rows.iter().map(|r| r.function), |i| names.module(i));
+        self.ip.extend(rows.iter().map(|r| some64(r.ip)));
+        self.parent_ip
+            .extend(rows.iter().map(|r| some64(r.parent_ip)));
+        self.flags.extend_valid(rows.iter().map(|r| r.flags));
+        self.preempt
+            .extend(rows.iter().map(|r| Some(u64::from(r.preempt))));
+        self.info.extend(rows.iter().map(|r| r.info(&block.text)));
+        self.depth.extend(rows.iter().map(|r| some32(r.depth)));
+        self.calltime
+            .extend(rows.iter().map(|r| some64(r.calltime)));
+        self.rettime.extend(rows.iter().map(|r| some64(r.rettime)));
+        self.repeats.extend(rows.iter().map(|r| some32(r.repeats)));
     }
 
     /// A builder whose row-per-row vectors hold `n` rows without growing

@@ -67,6 +67,29 @@ impl Validity {
         }
     }
 
+    /// Append `n` rows, all valid or all null.
+    #[inline]
+    pub fn push_n(&mut self, valid: bool, n: usize) {
+        if valid && self.nulls == 0 {
+            self.valid += n;
+        } else if !valid && self.valid == 0 {
+            self.nulls += n;
+        } else if n > 0 {
+            self.push_mixed(valid);
+            let bits = self.bits.as_mut().expect("mixed");
+            let (from, to) = (self.valid + self.nulls, self.valid + self.nulls + n - 1);
+            bits.resize(to.div_ceil(8), 0);
+            if valid {
+                for i in from..to {
+                    bits[i / 8] |= 1 << (i % 8);
+                }
+                self.valid += n - 1;
+            } else {
+                self.nulls += n - 1;
+            }
+        }
+    }
+
     /// `n` rows that all hold a value.
     pub fn all_valid(n: usize) -> Validity {
         Validity {
@@ -98,6 +121,65 @@ impl Validity {
     }
 }
 
+/// Rows of a column appended in runs of equal validity, so that a column
+/// without nulls (or without values) costs a count, not a push per row.
+#[derive(Debug, Default)]
+pub(crate) struct Runs {
+    valid: bool,
+    n: usize,
+}
+
+impl Runs {
+    /// Note one row.
+    #[inline(always)]
+    pub fn push(&mut self, to: &mut Validity, valid: bool) {
+        if valid == self.valid {
+            self.n += 1;
+        } else {
+            to.push_n(self.valid, self.n);
+            self.valid = valid;
+            self.n = 1;
+        }
+    }
+
+    /// Append the last run.
+    pub fn finish(self, to: &mut Validity) {
+        to.push_n(self.valid, self.n);
+    }
+}
+
+/// A key not looked up yet (also the empty slot of the memos and tables).
+const MISS: u32 = u32::MAX;
+
+/// The largest of `keys` (a loop the compiler vectorizes).
+#[inline]
+fn max(keys: &[u32]) -> u32 {
+    keys.iter().fold(0, |m, &k| m.max(k))
+}
+
+/// Keys appended from `start` on, with [`NULL_KEY`] for null rows: the
+/// rows go into `validity`, the null ones out of `keys`.
+#[inline]
+fn settle_nulls(keys: &mut Vec<u32>, start: usize, validity: &mut Validity) {
+    let n = keys.len() - start;
+    let hi = max(&keys[start..]);
+    if hi < NULL_KEY {
+        validity.push_n(true, n);
+        return;
+    }
+    let mut runs = Runs::default();
+    let mut kept = start;
+    for i in start..keys.len() {
+        let k = keys[i];
+        let valid = k != NULL_KEY;
+        runs.push(validity, valid);
+        keys[kept] = k;
+        kept += usize::from(valid);
+    }
+    runs.finish(validity);
+    keys.truncate(kept);
+}
+
 /// Ids past this are not remembered (a memo indexed by id stays small).
 const MAX_MEMO_ID: u32 = 1 << 22;
 
@@ -110,6 +192,9 @@ fn memo_set<T: Copy>(memo: &mut Vec<T>, id: u32, v: T, empty: T) {
         memo[i] = v;
     }
 }
+
+/// [`StrColumn`]'s memo entry for an id whose value is null.
+const NULL_KEY: u32 = u32::MAX - 1;
 
 /// A dictionary-encoded string column.
 #[derive(Debug, Default)]
@@ -152,7 +237,7 @@ impl StrColumn {
         };
         // NO_ID is past the end of the memo.
         let key = match self.by_id.get(id as usize) {
-            Some(&k) if k != u32::MAX => k,
+            Some(&k) if k < NULL_KEY => k,
             _ => self.key_of(s, id),
         };
         self.last = key;
@@ -165,6 +250,62 @@ impl StrColumn {
         let k = self.lookup(s);
         memo_set(&mut self.by_id, id, k, u32::MAX);
         k
+    }
+
+    /// The key of the value of `id` ([`NO_ID`]: null), `None` for null:
+    /// `name` gives the value of an id not seen in this row group.
+    #[inline(always)]
+    fn key_by_id<'n>(&mut self, id: u32, name: impl FnOnce(u32) -> Option<&'n str>) -> Option<u32> {
+        match self.by_id.get(id as usize) {
+            Some(&k) if k < NULL_KEY => Some(k),
+            Some(&NULL_KEY) => None,
+            _ if id == NO_ID => None,
+            _ => self.new_id(id, name(id)),
+        }
+    }
+
+    #[inline(never)]
+    fn new_id(&mut self, id: u32, name: Option<&str>) -> Option<u32> {
+        match name {
+            Some(s) => {
+                let k = self.key_of(s, id);
+                self.last = k;
+                Some(k)
+            }
+            None => {
+                memo_set(&mut self.by_id, id, NULL_KEY, u32::MAX);
+                None
+            }
+        }
+    }
+
+    /// Append rows by id alone ([`NO_ID`]: null); `name` gives the value of
+    /// an id not seen in this row group (`None`: null).
+    #[inline]
+    pub fn extend_ids<'n>(
+        &mut self,
+        ids: impl ExactSizeIterator<Item = u32> + Clone,
+        name: impl Fn(u32) -> Option<&'n str>,
+    ) {
+        // First the keys of ids seen before, in one pass; then the keys of
+        // the ids new to this row group, and the nulls taken out.
+        let start = self.keys.len();
+        let by_id = &self.by_id;
+        self.keys.extend(ids.clone().map(|id| {
+            if id == NO_ID {
+                NULL_KEY
+            } else {
+                by_id.get(id as usize).copied().unwrap_or(MISS)
+            }
+        }));
+        if max(&self.keys[start..]) == MISS {
+            for (i, id) in ids.enumerate() {
+                if self.keys[start + i] == MISS {
+                    self.keys[start + i] = self.key_by_id(id, &name).unwrap_or(NULL_KEY);
+                }
+            }
+        }
+        settle_nulls(&mut self.keys, start, &mut self.validity);
     }
 
     pub fn clear(&mut self) {
@@ -187,19 +328,42 @@ pub(crate) struct IntColumn {
     /// Distinct values, in first-seen order.
     pub dict: Vec<u64>,
     index: FxHashMap<u64, u32>,
-    /// (value, key) by the id of the name the value goes with (an address
-    /// by its symbol).
-    by_id: Vec<(u64, u32)>,
-    last: Option<(u64, u32)>,
+    /// (value, key) of a recent value, by a hash of the value: addresses
+    /// and thread ids repeat from a few thousand, found here without
+    /// probing `index`.
+    recent: Vec<(u64, u32)>,
     /// Key by value for values below [`SMALL`] (CPUs, depths, counts).
     small: Vec<u32>,
 }
 
 /// Values below this are looked up in a table instead of hashed.
 const SMALL: u64 = 1024;
+/// Slots of [`IntColumn::recent`] (a power of two).
+const RECENT: usize = 1 << 14;
 
 impl IntColumn {
-    fn lookup(&mut self, v: u64) -> u32 {
+    /// The key of `v`, added to the dictionary if new.
+    #[inline(always)]
+    fn key(&mut self, v: u64) -> u32 {
+        if v < SMALL {
+            if let Some(&k) = self.small.get(v as usize) {
+                if k != u32::MAX {
+                    return k;
+                }
+            }
+        } else {
+            let slot = (v.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 50) as usize;
+            if let Some(&(rv, k)) = self.recent.get(slot) {
+                if rv == v && k != u32::MAX {
+                    return k;
+                }
+            }
+        }
+        self.key_slow(v)
+    }
+
+    #[inline(never)]
+    fn key_slow(&mut self, v: u64) -> u32 {
         if v < SMALL {
             if self.small.is_empty() {
                 self.small.resize(SMALL as usize, u32::MAX);
@@ -213,44 +377,63 @@ impl IntColumn {
             self.small[v as usize] = k;
             return k;
         }
-        match self.last {
-            Some((lv, k)) if lv == v => k,
-            _ => *self.index.entry(v).or_insert_with(|| {
-                self.dict.push(v);
-                (self.dict.len() - 1) as u32
-            }),
+        let k = *self.index.entry(v).or_insert_with(|| {
+            self.dict.push(v);
+            (self.dict.len() - 1) as u32
+        });
+        if self.recent.is_empty() {
+            self.recent.resize(RECENT, (0, u32::MAX));
         }
+        let slot = (v.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 50) as usize;
+        self.recent[slot] = (v, k);
+        k
     }
 
     /// Append a row.
     #[inline(always)]
     pub fn push(&mut self, v: Option<u64>) {
-        self.push_for(v, NO_ID);
-    }
-
-    /// Append a row whose value usually follows from `id` (an address from
-    /// its symbol): the key is remembered by id, checked against the value.
-    #[inline(always)]
-    pub fn push_for(&mut self, v: Option<u64>, id: u32) {
         let Some(v) = v else {
             self.validity.push(false);
             return;
         };
-        let key = match (self.by_id.get(id as usize), self.last) {
-            (Some(&(mv, k)), _) if mv == v && k != u32::MAX => k,
-            (_, Some((lv, k))) if lv == v => k,
-            _ => self.key_of(v, id),
-        };
-        self.last = Some((v, key));
+        let key = self.key(v);
         self.keys.push(key);
         self.validity.push(true);
     }
 
-    #[inline(never)]
-    fn key_of(&mut self, v: u64, id: u32) -> u32 {
-        let k = self.lookup(v);
-        memo_set(&mut self.by_id, id, (v, k), (0, u32::MAX));
-        k
+    /// The key of `v` if the column has it at hand, else `u32::MAX`.
+    #[inline(always)]
+    fn peek(small: &[u32], recent: &[(u64, u32)], v: u64) -> u32 {
+        if v < SMALL {
+            small.get(v as usize).copied().unwrap_or(MISS)
+        } else {
+            let slot = (v.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 50) as usize;
+            match recent.get(slot) {
+                Some(&(rv, k)) if rv == v => k,
+                _ => MISS,
+            }
+        }
+    }
+
+    /// Append rows of values or nulls.
+    #[inline]
+    pub fn extend(&mut self, rows: impl ExactSizeIterator<Item = Option<u64>> + Clone) {
+        // First the keys of values at hand, in one pass; then the keys of
+        // the others, and the nulls taken out.
+        let start = self.keys.len();
+        let (small, recent) = (&self.small, &self.recent);
+        self.keys.extend(
+            rows.clone()
+                .map(|v| v.map_or(NULL_KEY, |v| Self::peek(small, recent, v))),
+        );
+        if max(&self.keys[start..]) == MISS {
+            for (i, v) in rows.enumerate() {
+                if let (Some(v), MISS) = (v, self.keys[start + i]) {
+                    self.keys[start + i] = self.key(v);
+                }
+            }
+        }
+        settle_nulls(&mut self.keys, start, &mut self.validity);
     }
 
     pub fn clear(&mut self) {
@@ -258,8 +441,7 @@ impl IntColumn {
         self.keys.clear();
         self.dict.clear();
         self.index.clear();
-        self.by_id.clear();
-        self.last = None;
+        self.recent.clear();
         self.small.clear();
     }
 }
@@ -274,6 +456,32 @@ pub(crate) struct PlainColumn<T> {
 }
 
 impl<T> PlainColumn<T> {
+    /// Append rows of values or nulls.
+    #[inline]
+    pub fn extend(&mut self, rows: impl ExactSizeIterator<Item = Option<T>> + Clone) {
+        let n = rows.len();
+        if rows.clone().all(|v| v.is_none()) {
+            self.validity.push_n(false, n);
+            return;
+        }
+        self.values.reserve(n);
+        let mut runs = Runs::default();
+        for v in rows {
+            runs.push(&mut self.validity, v.is_some());
+            if let Some(v) = v {
+                self.values.push(v);
+            }
+        }
+        runs.finish(&mut self.validity);
+    }
+
+    /// Append rows that all hold a value.
+    #[inline]
+    pub fn extend_valid(&mut self, rows: impl ExactSizeIterator<Item = T>) {
+        self.validity.push_n(true, rows.len());
+        self.values.extend(rows);
+    }
+
     #[inline]
     pub fn push(&mut self, v: Option<T>) {
         self.validity.push(v.is_some());
@@ -298,6 +506,19 @@ pub(crate) struct TextColumn {
 }
 
 impl TextColumn {
+    /// Append rows of values or nulls.
+    #[inline]
+    pub fn extend<'t>(&mut self, rows: impl ExactSizeIterator<Item = Option<&'t str>> + Clone) {
+        let n = rows.len();
+        if rows.clone().all(|v| v.is_none()) {
+            self.validity.push_n(false, n);
+            return;
+        }
+        for v in rows {
+            self.push(v);
+        }
+    }
+
     #[inline]
     pub fn push(&mut self, v: Option<&str>) {
         if let Some(s) = v {
@@ -359,10 +580,10 @@ mod tests {
         assert_eq!(c.dict, vec!["a".into(), "b".into()]);
 
         let mut ip = IntColumn::default();
-        ip.push_for(Some(100), 7);
-        ip.push_for(Some(104), 7); // another address of symbol 7
-        ip.push_for(Some(100), 7);
-        ip.push_for(Some(104), NO_ID);
+        ip.push(Some(100));
+        ip.push(Some(104)); // another address of symbol 7
+        ip.push(Some(100));
+        ip.push(Some(104));
         assert_eq!(ip.keys, vec![0, 1, 0, 1]);
         assert_eq!(ip.dict, vec![100, 104]);
     }

@@ -20,6 +20,7 @@ use rustc_hash::FxHashMap;
 use super::background::Background;
 use super::batch::Batch;
 use super::BATCH_ROWS;
+use crate::block::EventBlock;
 use crate::event::{Event, IrqFlags, NameIds, NO_ID};
 
 /// Rows per chunk handed over.
@@ -149,6 +150,7 @@ impl Ids {
 
 enum Msg {
     Rows(Chunk),
+    Block(EventBlock),
     Finish(Vec<KeyValue>),
 }
 
@@ -159,6 +161,8 @@ pub(super) struct Handoff {
     tx: Option<SyncSender<Msg>>,
     /// Emptied chunks coming back for reuse.
     back: Receiver<Chunk>,
+    /// Emptied blocks coming back for reuse.
+    blocks_back: Receiver<EventBlock>,
     builder: Option<JoinHandle<PolarsResult<u64>>>,
 }
 
@@ -168,14 +172,16 @@ impl Handoff {
     pub(super) fn start(writer: Background) -> std::io::Result<Handoff> {
         let (tx, rx) = sync_channel(DEPTH);
         let (back_tx, back) = sync_channel(DEPTH + 1);
+        let (blocks_tx, blocks_back) = sync_channel(DEPTH + 1);
         let builder = std::thread::Builder::new()
             .name("hap-columns".into())
-            .spawn(move || build(rx, back_tx, writer))?;
+            .spawn(move || build(rx, (back_tx, blocks_tx), writer))?;
         Ok(Handoff {
             chunk: Chunk::default(),
             ids: Default::default(),
             tx: Some(tx),
             back,
+            blocks_back,
             builder: Some(builder),
         })
     }
@@ -246,6 +252,19 @@ impl Handoff {
         Ok(())
     }
 
+    /// Take a block of events; returns an empty one to fill next.
+    pub(super) fn block(&mut self, block: EventBlock) -> PolarsResult<EventBlock> {
+        if !self.chunk.rows.is_empty() {
+            self.send_chunk()?;
+        }
+        let next = match self.blocks_back.try_recv() {
+            Ok(b) => b,
+            Err(_) => EventBlock::with_capacity(block.names.clone(), block.rows.len()),
+        };
+        self.send(Msg::Block(block))?;
+        Ok(next)
+    }
+
     fn send_chunk(&mut self) -> PolarsResult<()> {
         let next = self.back.try_recv().unwrap_or_default();
         let chunk = std::mem::replace(&mut self.chunk, next);
@@ -291,12 +310,31 @@ impl Drop for Handoff {
 }
 
 /// The builder thread: rows into row groups, row groups to the writer.
-fn build(rx: Receiver<Msg>, back: SyncSender<Chunk>, mut writer: Background) -> PolarsResult<u64> {
+fn build(
+    rx: Receiver<Msg>,
+    (back, blocks_back): (SyncSender<Chunk>, SyncSender<EventBlock>),
+    mut writer: Background,
+) -> PolarsResult<u64> {
     let mut names: [Vec<Box<str>>; 5] = Default::default();
     let mut batch = Batch::with_capacity(BATCH_ROWS);
     for msg in rx {
         let mut chunk = match msg {
             Msg::Rows(chunk) => chunk,
+            Msg::Block(mut block) => {
+                let n = block.rows.len();
+                let mut at = 0;
+                while at < n {
+                    let end = n.min(at + BATCH_ROWS - batch.len());
+                    batch.push_block(&block, at..end);
+                    if batch.len() >= BATCH_ROWS {
+                        batch = writer.write(batch)?;
+                    }
+                    at = end;
+                }
+                block.clear();
+                let _ = blocks_back.try_send(block);
+                continue;
+            }
             Msg::Finish(key_value) => {
                 if batch.len() > 0 {
                     writer.write(batch)?;

@@ -12,6 +12,7 @@ use polars::prelude::*;
 use polars_parquet::write::{self, KeyValue};
 
 use crate::atomic::AtomicFile;
+use crate::block::EventBlock;
 use crate::error::{Error, ErrorKind};
 use crate::event::{Event, EventSink, IrqFlags, NameIds, TraceInfo};
 
@@ -142,6 +143,20 @@ impl EventSink for EventsWriter {
             .map_err(|e| Error::parquet(&self.path, e))?;
         self.rows += 1;
         Ok(())
+    }
+
+    fn takes_blocks(&self) -> bool {
+        true
+    }
+
+    fn block(&mut self, block: EventBlock) -> Result<EventBlock, Error> {
+        let n = block.rows.len() as u64;
+        let next = self
+            .handoff
+            .block(block)
+            .map_err(|e| Error::parquet(&self.path, e))?;
+        self.rows += n;
+        Ok(next)
     }
 }
 

@@ -1,0 +1,171 @@
+//! Events in bulk: runs of compact rows that a reader hands over whole to a
+//! consumer that asks for them ([`crate::EventSink::takes_blocks`]), instead
+//! of one [`Event`] call per event. The Parquet writer builds its columns from
+//! blocks on a thread of its own, column by column; turning each record into
+//! an [`Event`] and back into columns cost the trace.dat reader's merging
+//! thread more than decoding it (docs/performance.md).
+//!
+//! A row holds numbers and name ids; the names behind the ids come from the
+//! block's [`BlockNames`], shared by every block of one read. Blocks carry
+//! what trace.dat records have: flags and preempt depth on every event, no
+//! thread-group id.
+
+use std::sync::Arc;
+
+use crate::event::{Event, IrqFlags, NameIds};
+
+/// An absent 64-bit number in a [`BlockRow`].
+pub const NONE64: u64 = u64::MAX;
+/// An absent 32-bit number or name id in a [`BlockRow`].
+pub const NONE32: u32 = u32::MAX;
+
+/// Bits of [`BlockRow::flags`].
+pub mod flag {
+    /// Interrupts were disabled.
+    pub const IRQS_OFF: u8 = 1;
+    /// In hard interrupt context.
+    pub const HARDIRQ: u8 = 1 << 1;
+    /// In softirq context.
+    pub const SOFTIRQ: u8 = 1 << 2;
+    /// In NMI context.
+    pub const NMI: u8 = 1 << 3;
+}
+
+/// One event of a block. Absent numbers are [`NONE64`] or [`NONE32`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockRow {
+    /// Timestamp, ns.
+    pub ts: i64,
+    /// Address of the traced function.
+    pub ip: u64,
+    /// Address of its caller.
+    pub parent_ip: u64,
+    /// Entry time of the call (`funcgraph_exit`; the last repetition's time
+    /// for `func_repeats`).
+    pub calltime: u64,
+    /// Return time of the call.
+    pub rettime: u64,
+    /// CPU.
+    pub cpu: u32,
+    /// Thread id.
+    pub pid: i32,
+    /// Name id of the task name ([`BlockNames::comm`]).
+    pub comm: u32,
+    /// Name id of the event name ([`BlockNames::event`]).
+    pub event: u32,
+    /// Symbol id of the traced function ([`BlockNames::symbol`]; its module
+    /// is [`BlockNames::module`] of the same id).
+    pub function: u32,
+    /// Symbol id of the caller.
+    pub parent: u32,
+    /// Call depth.
+    pub depth: u32,
+    /// Repeat count.
+    pub repeats: u32,
+    /// Start of the printed body in [`EventBlock::text`] ([`NONE32`]: no body).
+    pub info: u32,
+    /// Length of the printed body.
+    pub info_len: u32,
+    /// Interrupt flags ([`flag`] bits).
+    pub flags: u8,
+    /// Preemption depth.
+    pub preempt: u8,
+}
+
+/// The names behind a block's ids.
+pub trait BlockNames: Send + Sync + std::fmt::Debug {
+    /// Task name of comm id `id`.
+    fn comm(&self, id: u32) -> &str;
+    /// Event name of event id `id`.
+    fn event(&self, id: u32) -> &str;
+    /// Function name of symbol `id` (`None`: no name).
+    fn symbol(&self, id: u32) -> Option<&str>;
+    /// Module of symbol `id` (`None`: the core kernel, or no symbol).
+    fn module(&self, id: u32) -> Option<&str>;
+}
+
+/// A run of events in file order, with the bodies and names they refer to.
+#[derive(Debug)]
+pub struct EventBlock {
+    /// The events.
+    pub rows: Vec<BlockRow>,
+    /// Printed bodies ([`BlockRow::info`]).
+    pub text: String,
+    /// Names of the ids.
+    pub names: Arc<dyn BlockNames>,
+}
+
+impl EventBlock {
+    /// An empty block with room for `rows` rows.
+    pub fn with_capacity(names: Arc<dyn BlockNames>, rows: usize) -> EventBlock {
+        EventBlock {
+            rows: Vec::with_capacity(rows),
+            text: String::new(),
+            names,
+        }
+    }
+
+    /// Empty the block, keeping its memory.
+    pub fn clear(&mut self) {
+        self.rows.clear();
+        self.text.clear();
+    }
+
+    /// Row `i` as an [`Event`].
+    pub fn event(&self, i: usize) -> Event<'_> {
+        self.rows[i].event(&self.text, &*self.names)
+    }
+}
+
+impl BlockRow {
+    /// The printed body, if any, in `text`.
+    pub fn info<'a>(&self, text: &'a str) -> Option<&'a str> {
+        if self.info == NONE32 {
+            return None;
+        }
+        let start = self.info as usize;
+        Some(
+            text.get(start..start + self.info_len as usize)
+                .unwrap_or(""),
+        )
+    }
+
+    /// This row as an [`Event`], its bodies in `text`, its names in `names`.
+    pub fn event<'a>(&self, text: &'a str, names: &'a dyn BlockNames) -> Event<'a> {
+        let some64 = |v: u64| (v != NONE64).then_some(v);
+        let some32 = |v: u32| (v != NONE32).then_some(v);
+        let f = self.flags;
+        Event {
+            ts_ns: self.ts,
+            cpu: self.cpu,
+            pid: self.pid,
+            tgid: None,
+            comm: names.comm(self.comm),
+            event: names.event(self.event),
+            function: names.symbol(self.function),
+            parent: names.symbol(self.parent),
+            module: names.module(self.function),
+            ip: some64(self.ip),
+            parent_ip: some64(self.parent_ip),
+            flags: Some(IrqFlags {
+                irqs_off: f & flag::IRQS_OFF != 0,
+                hardirq: f & flag::HARDIRQ != 0,
+                softirq: f & flag::SOFTIRQ != 0,
+                nmi: f & flag::NMI != 0,
+            }),
+            preempt_depth: Some(self.preempt),
+            info: self.info(text),
+            depth: some32(self.depth),
+            calltime: some64(self.calltime),
+            rettime: some64(self.rettime),
+            repeats: some32(self.repeats),
+            ids: NameIds {
+                comm: self.comm,
+                event: self.event,
+                function: self.function,
+                parent: self.parent,
+                module: self.function,
+            },
+        }
+    }
+}
