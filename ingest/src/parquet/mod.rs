@@ -271,6 +271,50 @@ mod tests {
     use super::*;
     use crate::event::NO_ID;
 
+    /// An events writer that takes its events one at a time, never in blocks.
+    struct OneByOne(EventsWriter);
+
+    impl EventSink for OneByOne {
+        fn event(&mut self, e: &Event<'_>) -> Result<(), Error> {
+            self.0.event(e)
+        }
+    }
+
+    #[test]
+    fn blocks_and_single_events_write_the_same_file() {
+        // Real captures (function tracer, modules with KASLR) and the
+        // synthetic files (function_graph, other events with bodies, both
+        // byte orders, 32-bit, several CPUs).
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/dat");
+        let mut files = vec![
+            root.join("steady-6.1.v7.dat"),
+            root.join("fileio-kaslr-6.12.v7.dat"),
+        ];
+        let mut synthetic: Vec<PathBuf> = std::fs::read_dir(root.join("synthetic"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        synthetic.sort();
+        files.extend(synthetic);
+        let dir = tempfile::tempdir().unwrap();
+        let (blocks, single) = (dir.path().join("b.parquet"), dir.path().join("s.parquet"));
+        for f in &files {
+            let mut w = EventsWriter::create(&blocks).unwrap();
+            let read = crate::read_trace(f, &crate::Options::default(), &[], &mut w).unwrap();
+            w.finish(&read.info).unwrap();
+            let mut w = OneByOne(EventsWriter::create(&single).unwrap());
+            let again = crate::read_trace(f, &crate::Options::default(), &[], &mut w).unwrap();
+            w.0.finish(&again.info).unwrap();
+            assert!(read.events > 0, "{}", f.display());
+            assert_eq!(read.events, again.events, "{}", f.display());
+            assert!(
+                std::fs::read(&blocks).unwrap() == std::fs::read(&single).unwrap(),
+                "{}: the two files differ",
+                f.display()
+            );
+        }
+    }
+
     /// Owned copy of an event, without the reader's ids.
     #[derive(Debug, PartialEq, Eq)]
     struct Row {
