@@ -137,10 +137,25 @@ impl Kallsyms {
     /// Parse kallsyms text.
     pub fn parse(text: &[u8]) -> Kallsyms {
         // Names are kept as ranges of the text itself.
-        let text = match std::str::from_utf8(text) {
+        Kallsyms::parse_text(match std::str::from_utf8(text) {
             Ok(t) => t.to_string(),
             Err(_) => String::from_utf8_lossy(text).into_owned(),
-        };
+        })
+    }
+
+    /// Parse the kallsyms text at `range` of `buf`, keeping `buf` instead of
+    /// copying the text out of it (the bytes before the range become empty
+    /// lines, those after it are dropped).
+    pub fn parse_in(mut buf: Vec<u8>, range: std::ops::Range<usize>) -> Kallsyms {
+        buf.truncate(range.end);
+        buf[..range.start].fill(b'\n');
+        Kallsyms::parse_text(match String::from_utf8(buf) {
+            Ok(t) => t,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
+    }
+
+    fn parse_text(text: String) -> Kallsyms {
         // A real kallsyms is ~150,000 lines; its two halves (split after a
         // newline) are parsed at once, then joined as if read in one go.
         let cut = if text.len() > SPLIT_ABOVE {

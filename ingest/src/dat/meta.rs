@@ -13,6 +13,7 @@
 //!                                    [<trace_clock size:8> text] | "latency  \0" text)
 //! ```
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -22,12 +23,12 @@ const DENSE_IDS: u64 = 1 << 16;
 
 use super::cmdlines::Cmdlines;
 use super::cursor::{Cursor, DatResult, Fault};
-use super::format::{parse_format, EventFormat, Field};
+use super::format::{parse_format, EventFormat, Field, FieldKind};
 use super::header::{parse_file_header, read_header_info, FileHeader, PageLayout};
 use super::kallsyms::Kallsyms;
 use super::options::{read_v6_options, read_v7_options, CpuData, FileOptions, Tsc2Nsec, MAX_CPUS};
 use super::printfmt::{PrintFmt, Printk};
-use super::sections::{id, section_body, Decompressor};
+use super::sections::{id, section_body, Compression, Decompressor};
 
 /// How records of one event format are decoded.
 #[derive(Clone, Debug)]
@@ -38,6 +39,9 @@ pub(crate) enum Plan {
         ip: Field,
         /// `parent_ip`.
         parent: Option<Field>,
+        /// Offsets of `ip` and `parent_ip` when both are little-endian
+        /// 64-bit numbers, read without going through their [`Field`]s.
+        le64: Option<(usize, usize)>,
     },
     /// ftrace `func_repeats`.
     FuncRepeats {
@@ -90,6 +94,22 @@ pub(crate) struct Common {
     pub pc: Option<Field>,
     /// `common_pid`.
     pub pid: Option<Field>,
+    /// The fields are the usual ones of a little-endian file: `common_type`
+    /// 2 bytes at 0, `common_flags` and `common_preempt_count` 1 byte at 2
+    /// and 3, `common_pid` 4 bytes at 4; read at those offsets directly.
+    pub usual_le: bool,
+}
+
+impl Common {
+    fn is_usual(&self) -> bool {
+        let at = |f: Option<&Field>, offset: usize, size: usize| {
+            f.is_some_and(|f| f.offset == offset && f.size == size && f.kind == FieldKind::Scalar)
+        };
+        at(Some(&self.type_field), 0, 2)
+            && at(self.flags.as_ref(), 2, 1)
+            && at(self.pc.as_ref(), 3, 1)
+            && at(self.pid.as_ref(), 4, 4)
+    }
 }
 
 /// What v6 says after the options.
@@ -189,6 +209,26 @@ fn read_kallsyms(c: &mut Cursor<'_>, p: &mut Parts) -> DatResult<()> {
     let size = c.u32("kallsyms size")?;
     p.kallsyms = Kallsyms::parse(c.bytes(u64::from(size), "kallsyms")?);
     Ok(())
+}
+
+/// The kallsyms of the v7 section at `offset`, decompressed with a
+/// decompressor of its own; a decompressed body is parsed where it lies.
+fn kallsyms_section(
+    data: &[u8],
+    offset: u64,
+    big: bool,
+    compression: Option<Compression>,
+) -> DatResult<Kallsyms> {
+    let mut dec = compression.map(Decompressor::new);
+    let (body, base) = section_body(data, offset, id::KALLSYMS, big, dec.as_mut())?;
+    let mut c = Cursor::new(&body, base, big);
+    let size = c.u32("kallsyms size")?;
+    let start = (c.offset() - base) as usize;
+    let end = start + c.bytes(u64::from(size), "kallsyms")?.len();
+    Ok(match body {
+        Cow::Owned(bytes) => Kallsyms::parse_in(bytes, start..end),
+        Cow::Borrowed(bytes) => Kallsyms::parse(&bytes[start..end]),
+    })
 }
 
 fn read_printk(c: &mut Cursor<'_>, p: &mut Parts) -> DatResult<()> {
@@ -295,20 +335,48 @@ impl Meta {
                 return Err(Fault::missing(header.body, "options section"));
             }
             opts = read_v7_options(data, first, big, dec.as_mut())?;
-            // trace-cmd handles the sections last-named first.
-            for &(sid, off) in opts.sections.iter().rev() {
-                let (body, base) = section_body(data, off, sid, big, dec.as_mut())?;
-                let mut c = Cursor::new(&body, base, big);
-                match sid {
-                    id::HEADER_INFO => parts.layout = Some(read_header_info(&mut c, big)?.layout),
-                    id::FTRACE_EVENTS => read_ftrace_formats(&mut c, &mut parts)?,
-                    id::EVENT_FORMATS => read_event_formats(&mut c, &mut parts)?,
-                    id::KALLSYMS => read_kallsyms(&mut c, &mut parts)?,
-                    id::PRINTK => read_printk(&mut c, &mut parts)?,
-                    id::CMDLINES => read_cmdlines(&mut c, &mut parts)?,
-                    _ => {}
+            // trace-cmd handles the sections last-named first, so the
+            // kallsyms section it keeps is the first one named. That one
+            // (~7 MB of text, the largest part of the metadata) is
+            // decompressed and parsed on a thread of its own while the
+            // other sections are read; its result, or its error, is taken
+            // in its turn.
+            let kept = opts
+                .sections
+                .iter()
+                .find(|s| s.0 == id::KALLSYMS)
+                .map(|s| s.1);
+            std::thread::scope(|scope| -> DatResult<()> {
+                let compression = header.compression;
+                let mut pending = kept
+                    .map(|off| scope.spawn(move || kallsyms_section(data, off, big, compression)));
+                for &(sid, off) in opts.sections.iter().rev() {
+                    if sid == id::KALLSYMS && Some(off) == kept {
+                        if let Some(thread) = pending.take() {
+                            // (The thread cannot panic: parsing has none.)
+                            parts.kallsyms = match thread.join() {
+                                Ok(ks) => ks?,
+                                Err(_) => kallsyms_section(data, off, big, compression)?,
+                            };
+                            continue;
+                        }
+                    }
+                    let (body, base) = section_body(data, off, sid, big, dec.as_mut())?;
+                    let mut c = Cursor::new(&body, base, big);
+                    match sid {
+                        id::HEADER_INFO => {
+                            parts.layout = Some(read_header_info(&mut c, big)?.layout)
+                        }
+                        id::FTRACE_EVENTS => read_ftrace_formats(&mut c, &mut parts)?,
+                        id::EVENT_FORMATS => read_event_formats(&mut c, &mut parts)?,
+                        id::KALLSYMS => read_kallsyms(&mut c, &mut parts)?,
+                        id::PRINTK => read_printk(&mut c, &mut parts)?,
+                        id::CMDLINES => read_cmdlines(&mut c, &mut parts)?,
+                        _ => {}
+                    }
                 }
-            }
+                Ok(())
+            })?;
             let top = opts
                 .buffers
                 .iter()
@@ -321,8 +389,9 @@ impl Meta {
         let layout = parts
             .layout
             .ok_or_else(|| Fault::missing(header.body, "header_page (no header section)"))?;
-        let common = common_fields(&parts.formats)
+        let mut common = common_fields(&parts.formats)
             .ok_or_else(|| Fault::missing(header.body, "common_type field (no event formats)"))?;
+        common.usual_le = !layout.big_endian && common.is_usual();
         let mut ids = HashMap::new();
         let mut dense_ids = Vec::new();
         for (i, f) in parts.formats.iter().enumerate() {
@@ -339,7 +408,8 @@ impl Meta {
                 ids.entry(id).or_insert(i);
             }
         }
-        let plans = parts.formats.iter().map(plan_for).collect();
+        let big = layout.big_endian;
+        let plans = parts.formats.iter().map(|f| plan_for(f, big)).collect();
         let tsc2nsec = opts.tsc2nsec.filter(|t| t.mult != 0);
         let ts_offset = opts.ts_offset();
         Ok(Meta {
@@ -399,19 +469,23 @@ fn common_fields(formats: &[EventFormat]) -> Option<Common> {
         flags: f.any_field("common_flags").cloned(),
         pc: f.any_field("common_preempt_count").cloned(),
         pid: f.any_field("common_pid").cloned(),
+        usual_le: false,
     })
 }
 
-fn plan_for(f: &EventFormat) -> Plan {
+fn plan_for(f: &EventFormat, big: bool) -> Plan {
     let get = |n: &str| f.field(n).cloned();
     if f.system == "ftrace" {
         match f.name.as_str() {
             "function" => {
                 if let Some(ip) = get("ip") {
-                    return Plan::Function {
-                        ip,
-                        parent: get("parent_ip"),
+                    let parent = get("parent_ip");
+                    let le64 = |f: &Field| f.size == 8 && f.kind == FieldKind::Scalar;
+                    let le64 = match &parent {
+                        Some(p) if !big && le64(&ip) && le64(p) => Some((ip.offset, p.offset)),
+                        _ => None,
                     };
+                    return Plan::Function { ip, parent, le64 };
                 }
             }
             "func_repeats" => {

@@ -330,16 +330,32 @@ fn decode_record(
     let big = meta.layout.big_endian;
     let data = r.data;
     let c = &meta.common;
-    let type_id = c
-        .type_field
-        .uint(data, big)
-        .ok_or_else(|| format!("record ({} bytes, too short for common_type)", data.len()))?;
+    let (type_id, flags, pc, pid) = match data.get(..8) {
+        Some(d) if c.usual_le => (
+            u64::from(u16::from_le_bytes([d[0], d[1]])),
+            d[2],
+            d[3],
+            i32::from_le_bytes([d[4], d[5], d[6], d[7]]),
+        ),
+        _ => {
+            let type_id = c.type_field.uint(data, big).ok_or_else(|| {
+                format!("record ({} bytes, too short for common_type)", data.len())
+            })?;
+            let flags = c
+                .flags
+                .as_ref()
+                .and_then(|f| f.uint(data, big))
+                .unwrap_or(0) as u8;
+            let pc = c.pc.as_ref().and_then(|f| f.uint(data, big)).unwrap_or(0) as u8;
+            let pid = c.pid.as_ref().and_then(|f| f.int(data, big)).unwrap_or(0) as i32;
+            (type_id, flags, pc, pid)
+        }
+    };
     let mut ts = r.ts;
     if let Some(t) = meta.tsc2nsec {
         ts = mul_u64_u32_shr(ts, t.mult as i32 as i64 as u64, t.shift);
     }
     ts = ts.wrapping_add(meta.ts_offset as u64);
-    let pid = c.pid.as_ref().and_then(|f| f.int(data, big)).unwrap_or(0) as i32;
     let comm = match lookups.last_comm {
         (p, comm) if p == pid && comm != NONE32 => comm,
         _ => {
@@ -348,12 +364,6 @@ fn decode_record(
             comm
         }
     };
-    let flags = c
-        .flags
-        .as_ref()
-        .and_then(|f| f.uint(data, big))
-        .unwrap_or(0) as u8;
-    let pc = c.pc.as_ref().and_then(|f| f.uint(data, big)).unwrap_or(0) as u8;
     let mut rec = BlockRow {
         ts: ts as i64,
         ip: NONE64,
@@ -385,9 +395,21 @@ fn decode_record(
     rec.event = idx as u32;
     let ks = &meta.kallsyms;
     let k = match &meta.plans[idx] {
-        Plan::Function { ip, parent } => {
-            rec.ip = ip.uint(data, big).unwrap_or(NONE64);
-            rec.parent_ip = opt_u64(parent, data, big);
+        Plan::Function { ip, parent, le64 } => {
+            let le = |at: usize| {
+                at.checked_add(8)
+                    .and_then(|end| data.get(at..end))
+                    .map_or(NONE64, |b| {
+                        u64::from_le_bytes(b.try_into().expect("8 bytes"))
+                    })
+            };
+            (rec.ip, rec.parent_ip) = match *le64 {
+                Some((i, p)) => (le(i), le(p)),
+                None => (
+                    ip.uint(data, big).unwrap_or(NONE64),
+                    opt_u64(parent, data, big),
+                ),
+            };
             rec.function = sym_at(ks, syms, rec.ip);
             rec.parent = sym_at(ks, syms, rec.parent_ip);
             kind::FUNCTION
