@@ -54,9 +54,11 @@ pub struct BlockRow {
     /// Name id of the event name ([`BlockNames::event`]).
     pub event: u32,
     /// Symbol id of the traced function ([`BlockNames::symbol`]; its module
-    /// is [`BlockNames::module`] of the same id).
+    /// is [`BlockNames::module`] of the same id), that is of `ip`:
+    /// [`NONE32`] when the reader left addresses to the consumer
+    /// ([`BlockNames::symbol_at`] gives it).
     pub function: u32,
-    /// Symbol id of the caller.
+    /// Symbol id of the caller (of `parent_ip`, likewise).
     pub parent: u32,
     /// Call depth.
     pub depth: u32,
@@ -82,6 +84,8 @@ pub trait BlockNames: Send + Sync + std::fmt::Debug {
     fn symbol(&self, id: u32) -> Option<&str>;
     /// Module of symbol `id` (`None`: the core kernel, or no symbol).
     fn module(&self, id: u32) -> Option<&str>;
+    /// Symbol id of the symbol covering `addr` ([`NONE32`]: none).
+    fn symbol_at(&self, addr: u64) -> u32;
 }
 
 /// A run of events in file order, with the bodies and names they refer to.
@@ -134,6 +138,15 @@ impl BlockRow {
     pub fn event<'a>(&self, text: &'a str, names: &'a dyn BlockNames) -> Event<'a> {
         let some64 = |v: u64| (v != NONE64).then_some(v);
         let some32 = |v: u32| (v != NONE32).then_some(v);
+        let symbol = |id: u32, addr: u64| match (id, addr) {
+            (NONE32, NONE64) => NONE32,
+            (NONE32, addr) => names.symbol_at(addr),
+            (id, _) => id,
+        };
+        let (function, parent) = (
+            symbol(self.function, self.ip),
+            symbol(self.parent, self.parent_ip),
+        );
         let f = self.flags;
         Event {
             ts_ns: self.ts,
@@ -142,9 +155,9 @@ impl BlockRow {
             tgid: None,
             comm: names.comm(self.comm),
             event: names.event(self.event),
-            function: names.symbol(self.function),
-            parent: names.symbol(self.parent),
-            module: names.module(self.function),
+            function: names.symbol(function),
+            parent: names.symbol(parent),
+            module: names.module(function),
             ip: some64(self.ip),
             parent_ip: some64(self.parent_ip),
             flags: Some(IrqFlags {
@@ -162,9 +175,9 @@ impl BlockRow {
             ids: NameIds {
                 comm: self.comm,
                 event: self.event,
-                function: self.function,
-                parent: self.parent,
-                module: self.function,
+                function,
+                parent,
+                module: function,
             },
         }
     }

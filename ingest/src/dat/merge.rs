@@ -89,11 +89,16 @@ fn worker(mut s: CpuStream<'_>, tx: SyncSender<Msg>) {
 /// `sink`, their names being `names`.
 pub(crate) fn run(
     names: &Arc<DatNames>,
-    streams: Vec<CpuStream<'_>>,
+    mut streams: Vec<CpuStream<'_>>,
     parallel: bool,
     path: &Path,
     sink: &mut dyn EventSink,
 ) -> Result<MergeOut, Error> {
+    // A sink that takes blocks resolves addresses itself, once per address.
+    let blocks = sink.takes_blocks();
+    for s in &mut streams {
+        s.set_resolve(!blocks);
+    }
     let busy = streams.iter().filter(|s| !s.is_empty()).count();
     if !parallel || busy < 2 {
         let cpus = streams.iter().map(|s| (s.buffer, s.cpu)).collect();

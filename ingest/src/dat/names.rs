@@ -36,4 +36,8 @@ impl BlockNames for DatNames {
     fn module(&self, id: u32) -> Option<&str> {
         self.kallsyms.module(id)
     }
+
+    fn symbol_at(&self, addr: u64) -> u32 {
+        self.kallsyms.lookup(addr)
+    }
 }

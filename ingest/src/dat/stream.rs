@@ -103,8 +103,9 @@ pub(crate) struct CpuStream<'a> {
 /// Lookups a CPU's decoder remembers.
 #[derive(Debug)]
 pub(crate) struct Lookups {
-    /// Symbols by address.
-    syms: SymCache,
+    /// Symbols by address; `None` when the records' consumer resolves
+    /// addresses itself (an event block's rows then carry no symbol ids).
+    syms: Option<SymCache>,
     /// The last pid looked up and its comm index (`NONE32`: none yet).
     last_comm: (i32, u32),
 }
@@ -129,7 +130,7 @@ impl<'a> CpuStream<'a> {
             stats: CpuStats::default(),
             progress: Progress::default(),
             syms: Lookups {
-                syms: SymCache::default(),
+                syms: Some(SymCache::default()),
                 last_comm: (0, NONE32),
             },
         }
@@ -141,6 +142,13 @@ impl<'a> CpuStream<'a> {
             PageSource::Plain { release, .. } => release.set_mapped(mapped),
             PageSource::Chunked(z) => z.set_mapped(mapped),
         }
+    }
+
+    /// Resolve the records' addresses to symbols (the default), or leave
+    /// [`BlockRow::function`] and [`BlockRow::parent`] unset for a
+    /// consumer that resolves them once per distinct address.
+    pub fn set_resolve(&mut self, resolve: bool) {
+        self.syms.syms = resolve.then(SymCache::default);
     }
 
     /// This stream, tagged as belonging to ring buffer `buffer`.
@@ -289,12 +297,12 @@ fn opt_u64(f: &Option<Field>, data: &[u8], big: bool) -> u64 {
     f.as_ref().and_then(|f| f.uint(data, big)).unwrap_or(NONE64)
 }
 
-/// The kallsyms entry covering `addr`, or `NO_SYM` for an absent address.
-fn sym_at(ks: &super::kallsyms::Kallsyms, cache: &mut SymCache, addr: u64) -> u32 {
-    if addr == NONE64 {
-        NO_SYM
-    } else {
-        cache.lookup(ks, addr)
+/// The kallsyms entry covering `addr`, or `NO_SYM` for an absent address
+/// (or when symbols are left to the consumer).
+fn sym_at(ks: &super::kallsyms::Kallsyms, cache: &mut Option<SymCache>, addr: u64) -> u32 {
+    match cache {
+        Some(cache) if addr != NONE64 => cache.lookup(ks, addr),
+        _ => NO_SYM,
     }
 }
 

@@ -11,10 +11,11 @@ use std::ops::Range;
 
 use polars::prelude::PolarsResult;
 
+use super::column::NULL_KEY;
 use super::column::{IntColumn, PlainColumn, StrColumn, TextColumn, Validity};
 use super::encode::{encode_column, IntKind, Scratch, Values};
 use super::file::Chunk;
-use crate::block::{EventBlock, NONE32, NONE64};
+use crate::block::{BlockRow, EventBlock, NONE32, NONE64};
 use crate::event::Event;
 #[cfg(test)]
 use crate::event::NO_ID;
@@ -33,6 +34,11 @@ pub(super) struct Batch {
     module: StrColumn,
     ip: IntColumn,
     parent_ip: IntColumn,
+    /// Keys in `function` and `module` of each `ip` dictionary entry, and
+    /// in `parent` of each `parent_ip` entry ([`NULL_KEY`]: null), for rows
+    /// whose names follow from their addresses ([`Batch::push_block`]).
+    ip_names: Vec<(u32, u32)>,
+    parent_ip_names: Vec<u32>,
     /// The interrupt flags, one byte per row (bit `i` for the `i`-th flag
     /// column), split when encoded.
     flags: PlainColumn<u8>,
@@ -90,15 +96,49 @@ impl Batch {
             .extend_ids(rows.iter().map(|r| r.comm), |i| Some(names.comm(i)));
         self.event
             .extend_ids(rows.iter().map(|r| r.event), |i| Some(names.event(i)));
-        self.function
-            .extend_ids(rows.iter().map(|r| r.function), |i| names.symbol(i));
-        self.parent
-            .extend_ids(rows.iter().map(|r| r.parent), |i| names.symbol(i));
-        self.module
-            .extend_ids(rows.iter().map(|r| r.function), |i| names.module(i));
+        // Names follow from addresses: resolved once per new address of the
+        // row group (in first-seen order, so the name dictionaries come out
+        // in first-seen order too), then taken by the address's key.
+        let at = self.ip.keys.len();
         self.ip.extend(rows.iter().map(|r| some64(r.ip)));
+        for &addr in &self.ip.dict[self.ip_names.len()..] {
+            let sym = names.symbol_at(addr);
+            let f = self.function.key_by_id(sym, |i| names.symbol(i));
+            let m = self.module.key_by_id(sym, |i| names.module(i));
+            self.ip_names
+                .push((f.unwrap_or(NULL_KEY), m.unwrap_or(NULL_KEY)));
+        }
+        // Each row with an address has one key in `ip.keys`, in row order.
+        let by_ip = |pick: fn((u32, u32)) -> u32| {
+            let mut keys = self.ip.keys[at..].iter();
+            let ip_names = &self.ip_names;
+            rows.iter().map(move |r: &BlockRow| match r.ip {
+                NONE64 => NULL_KEY,
+                _ => keys
+                    .next()
+                    .map_or(NULL_KEY, |&k| pick(ip_names[k as usize])),
+            })
+        };
+        self.function.extend_keys(by_ip(|(f, _)| f));
+        self.module.extend_keys(by_ip(|(_, m)| m));
+        let at = self.parent_ip.keys.len();
         self.parent_ip
             .extend(rows.iter().map(|r| some64(r.parent_ip)));
+        for &addr in &self.parent_ip.dict[self.parent_ip_names.len()..] {
+            let sym = names.symbol_at(addr);
+            let p = self.parent.key_by_id(sym, |i| names.symbol(i));
+            self.parent_ip_names.push(p.unwrap_or(NULL_KEY));
+        }
+        let mut parent_ips = self.parent_ip.keys[at..].iter();
+        let parent_names = &self.parent_ip_names;
+        self.parent.extend_keys(rows.iter().map(|r| {
+            match r.parent_ip {
+                NONE64 => NULL_KEY,
+                _ => parent_ips
+                    .next()
+                    .map_or(NULL_KEY, |&k| parent_names[k as usize]),
+            }
+        }));
         self.flags.extend_valid(rows.iter().map(|r| r.flags));
         self.preempt
             .extend(rows.iter().map(|r| Some(u64::from(r.preempt))));
@@ -159,6 +199,8 @@ impl Batch {
         ] {
             c.clear();
         }
+        self.ip_names.clear();
+        self.parent_ip_names.clear();
         self.flags.clear();
         self.info.clear();
         self.calltime.clear();

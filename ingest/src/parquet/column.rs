@@ -194,7 +194,7 @@ fn memo_set<T: Copy>(memo: &mut Vec<T>, id: u32, v: T, empty: T) {
 }
 
 /// [`StrColumn`]'s memo entry for an id whose value is null.
-const NULL_KEY: u32 = u32::MAX - 1;
+pub(crate) const NULL_KEY: u32 = u32::MAX - 1;
 
 /// A dictionary-encoded string column.
 #[derive(Debug, Default)]
@@ -255,7 +255,11 @@ impl StrColumn {
     /// The key of the value of `id` ([`NO_ID`]: null), `None` for null:
     /// `name` gives the value of an id not seen in this row group.
     #[inline(always)]
-    fn key_by_id<'n>(&mut self, id: u32, name: impl FnOnce(u32) -> Option<&'n str>) -> Option<u32> {
+    pub fn key_by_id<'n>(
+        &mut self,
+        id: u32,
+        name: impl FnOnce(u32) -> Option<&'n str>,
+    ) -> Option<u32> {
         match self.by_id.get(id as usize) {
             Some(&k) if k < NULL_KEY => Some(k),
             Some(&NULL_KEY) => None,
@@ -277,6 +281,15 @@ impl StrColumn {
                 None
             }
         }
+    }
+
+    /// Append rows by key ([`NULL_KEY`]: null), keys that
+    /// [`StrColumn::key_by_id`] gave.
+    #[inline]
+    pub fn extend_keys(&mut self, keys: impl ExactSizeIterator<Item = u32>) {
+        let start = self.keys.len();
+        self.keys.extend(keys);
+        settle_nulls(&mut self.keys, start, &mut self.validity);
     }
 
     /// Append rows by id alone ([`NO_ID`]: null); `name` gives the value of
