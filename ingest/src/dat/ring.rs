@@ -149,6 +149,7 @@ impl<'p> PageRecords<'p> {
         }
     }
 
+    #[inline(always)]
     fn read4(&self, pos: usize) -> Result<u32, PageError> {
         let at = self.layout.data_offset + pos;
         self.page
@@ -158,6 +159,7 @@ impl<'p> PageRecords<'p> {
             .ok_or_else(|| err(at, "record (header beyond the page end)"))
     }
 
+    #[inline(always)]
     fn step(&mut self) -> Result<Option<RawRecord<'p>>, PageError> {
         loop {
             let curr = self.next;
@@ -230,6 +232,7 @@ impl<'p> PageRecords<'p> {
 impl<'p> Iterator for PageRecords<'p> {
     type Item = Result<RawRecord<'p>, PageError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
