@@ -297,15 +297,6 @@ fn opt_u64(f: &Option<Field>, data: &[u8], big: bool) -> u64 {
     f.as_ref().and_then(|f| f.uint(data, big)).unwrap_or(NONE64)
 }
 
-/// The kallsyms entry covering `addr`, or `NO_SYM` for an absent address
-/// (or when symbols are left to the consumer).
-fn sym_at(ks: &super::kallsyms::Kallsyms, cache: &mut Option<SymCache>, addr: u64) -> u32 {
-    match cache {
-        Some(cache) if addr != NONE64 => cache.lookup(ks, addr),
-        _ => NO_SYM,
-    }
-}
-
 /// `mul_u64_u32_shr` as trace-cmd implements it.
 fn mul_u64_u32_shr(a: u64, mul: u64, shift: u32) -> u64 {
     let al = a & 0xffff_ffff;
@@ -418,8 +409,6 @@ fn decode_record(
                     opt_u64(parent, data, big),
                 ),
             };
-            rec.function = sym_at(ks, syms, rec.ip);
-            rec.parent = sym_at(ks, syms, rec.parent_ip);
             kind::FUNCTION
         }
         Plan::FuncRepeats {
@@ -431,8 +420,6 @@ fn decode_record(
         } => {
             rec.ip = ip.uint(data, big).unwrap_or(NONE64);
             rec.parent_ip = opt_u64(parent, data, big);
-            rec.function = sym_at(ks, syms, rec.ip);
-            rec.parent = sym_at(ks, syms, rec.parent_ip);
             rec.repeats = count
                 .as_ref()
                 .and_then(|f| f.uint(data, big))
@@ -446,7 +433,6 @@ fn decode_record(
         }
         Plan::GraphEntry { func, depth } => {
             rec.ip = func.uint(data, big).unwrap_or(NONE64);
-            rec.function = sym_at(ks, syms, rec.ip);
             rec.depth = depth
                 .as_ref()
                 .and_then(|f| f.int(data, big))
@@ -461,7 +447,6 @@ fn decode_record(
             rettime,
         } => {
             rec.ip = func.uint(data, big).unwrap_or(NONE64);
-            rec.function = sym_at(ks, syms, rec.ip);
             rec.depth = depth
                 .as_ref()
                 .and_then(|f| f.int(data, big))
@@ -498,6 +483,15 @@ fn decode_record(
             kind::OTHER
         }
     };
+    // The symbols of the addresses, unless the consumer resolves them.
+    if let Some(cache) = syms {
+        if rec.ip != NONE64 {
+            rec.function = cache.lookup(ks, rec.ip);
+        }
+        if rec.parent_ip != NONE64 {
+            rec.parent = cache.lookup(ks, rec.parent_ip);
+        }
+    }
     stats.kinds[k] += 1;
     batch.recs.push(rec);
     Ok(())
