@@ -151,30 +151,10 @@ impl Runs {
 /// A key not looked up yet (also the empty slot of the memos and tables).
 const MISS: u32 = u32::MAX;
 
-/// The smallest and largest of `keys` (eight lanes at a time, which the
-/// compiler turns into vector instructions).
-#[inline]
-fn min_max(keys: &[u32]) -> (u32, u32) {
-    let (mut lo, mut hi) = ([u32::MAX; 8], [0u32; 8]);
-    let chunks = keys.chunks_exact(8);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for i in 0..8 {
-            lo[i] = lo[i].min(c[i]);
-            hi[i] = hi[i].max(c[i]);
-        }
-    }
-    lo.iter()
-        .zip(&hi)
-        .map(|(&l, &h)| (l, h))
-        .chain(rest.iter().map(|&k| (k, k)))
-        .fold((u32::MAX, 0), |(l, h), (a, b)| (l.min(a), h.max(b)))
-}
-
 /// The largest of `keys`.
 #[inline]
 fn max(keys: &[u32]) -> u32 {
-    min_max(keys).1
+    keys.iter().fold(0, |m, &k| m.max(k))
 }
 
 /// Keys appended from `start` on, with [`NULL_KEY`] for null rows: the
@@ -182,12 +162,11 @@ fn max(keys: &[u32]) -> u32 {
 #[inline]
 fn settle_nulls(keys: &mut Vec<u32>, start: usize, validity: &mut Validity) {
     let n = keys.len() - start;
-    let (lo, hi) = min_max(&keys[start..]);
-    if hi < NULL_KEY {
+    if max(&keys[start..]) < NULL_KEY {
         validity.push_n(true, n);
         return;
     }
-    if lo == NULL_KEY && hi == NULL_KEY {
+    if keys[start..].iter().all(|&k| k == NULL_KEY) {
         keys.truncate(start);
         validity.push_n(false, n);
         return;
