@@ -195,9 +195,15 @@ impl Kallsyms {
             ks.stopped_at_line = b.stopped_at.map(|n| a.lines + n);
             syms.extend(b.syms);
         }
-        // Registration order, reversed to mimic the prepend-built list.
-        syms.reverse();
-        syms.sort_by_key(|s| s.addr); // stable, like glibc's merge sort
+        // libtraceevent prepends to a list (registration order reversed),
+        // then sorts it stably by address: equal addresses end up last
+        // registered first. The same order from a stable sort of the lines
+        // as read (nearly sorted already: one pass over ascending runs),
+        // each run of equal addresses then reversed.
+        syms.sort_by_key(|s| s.addr);
+        for run in syms.chunk_by_mut(|a, b| a.addr == b.addr) {
+            run.reverse();
+        }
         ks.syms = syms;
         ks.text = text;
         ks

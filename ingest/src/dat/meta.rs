@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Event ids below this are looked up in a table (kernels number them from 1
 /// up, a few thousand at most).
@@ -78,8 +78,10 @@ pub(crate) enum Plan {
     },
     /// Any other event; body from its print format when it compiles.
     Other {
-        /// Compiled print format.
-        print: Option<PrintFmt>,
+        /// Compiled print format, compiled when the first record of the
+        /// event is decoded (a trace.dat describes ~1,800 events; most
+        /// traces hold a few of them).
+        print: OnceLock<Option<PrintFmt>>,
     },
 }
 
@@ -522,6 +524,6 @@ fn plan_for(f: &EventFormat, big: bool) -> Plan {
         }
     }
     Plan::Other {
-        print: PrintFmt::compile(f),
+        print: OnceLock::new(),
     }
 }

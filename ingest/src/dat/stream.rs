@@ -13,7 +13,7 @@ use super::cursor::{DatResult, Fault};
 use super::format::Field;
 use super::kallsyms::{SymCache, NO_SYM};
 use super::meta::{Meta, Plan};
-use super::printfmt::{raw_fields, Ctx};
+use super::printfmt::{raw_fields, Ctx, PrintFmt};
 use super::release::Releaser;
 use super::ring::{page_header, Missed, PageRecords, RawRecord};
 use super::sections::ChunkStream;
@@ -468,6 +468,7 @@ fn decode_record(
                 printk: &meta.printk,
             };
             let ok = print
+                .get_or_init(|| PrintFmt::compile(ev))
                 .as_ref()
                 .is_some_and(|p| p.render(ev, data, &cx, &mut batch.text));
             if !ok {
