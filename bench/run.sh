@@ -23,12 +23,16 @@ dat=$shared/linux-6.1/runtimes/qemu-user/trace.dat
 zstdcat "$text_zst" > "$work/trace.txt"
 cat "$dat" "$vm" > /dev/null
 
-# median wall seconds and peak RSS (MB) of a shell command over $runs runs
+# median wall seconds (from the monotonic clock: GNU time rounds to 10 ms)
+# and peak RSS (MB) of a shell command over $runs runs
 measure() {
-  local times=() peak=0 t m
+  local times=() peak=0 t m start end
   for _ in $(seq "$runs"); do
-    /usr/bin/time -o "$work/time" -f '%e %M' sh -c "$1" > /dev/null 2>&1
-    read -r t m < <(tail -n 1 "$work/time")
+    start=$(date +%s%N)
+    /usr/bin/time -o "$work/time" -f '%M' sh -c "$1" > /dev/null 2>&1
+    end=$(date +%s%N)
+    read -r m < <(tail -n 1 "$work/time")
+    t=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
     times+=("$t"); [ "$m" -gt "$peak" ] && peak=$m
   done
   printf '%s %s\n' "$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')" "$((peak / 1024))"
