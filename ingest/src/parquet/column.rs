@@ -151,10 +151,12 @@ impl Runs {
 /// A key not looked up yet (also the empty slot of the memos and tables).
 const MISS: u32 = u32::MAX;
 
-/// The largest of `keys`.
+/// True if some key is `at_least` or more. Written as a fold of
+/// comparisons (no early exit, no unsigned maximum, which x86-64's baseline
+/// instruction set lacks) so that it compiles to vector instructions.
 #[inline]
-fn max(keys: &[u32]) -> u32 {
-    keys.iter().fold(0, |m, &k| m.max(k))
+fn any_at_least(keys: &[u32], at_least: u32) -> bool {
+    keys.iter().fold(0u32, |a, &k| a | u32::from(k >= at_least)) != 0
 }
 
 /// Keys appended from `start` on, with [`NULL_KEY`] for null rows: the
@@ -162,7 +164,7 @@ fn max(keys: &[u32]) -> u32 {
 #[inline]
 fn settle_nulls(keys: &mut Vec<u32>, start: usize, validity: &mut Validity) {
     let n = keys.len() - start;
-    if max(&keys[start..]) < NULL_KEY {
+    if !any_at_least(&keys[start..], NULL_KEY) {
         validity.push_n(true, n);
         return;
     }
@@ -315,7 +317,7 @@ impl StrColumn {
                 by_id.get(id as usize).copied().unwrap_or(MISS)
             }
         }));
-        if max(&self.keys[start..]) == MISS {
+        if any_at_least(&self.keys[start..], MISS) {
             for (i, id) in ids.enumerate() {
                 if self.keys[start + i] == MISS {
                     self.keys[start + i] = self.key_by_id(id, &name).unwrap_or(NULL_KEY);
@@ -435,6 +437,10 @@ impl IntColumn {
     /// Append rows of values or nulls.
     #[inline]
     pub fn extend(&mut self, rows: impl ExactSizeIterator<Item = Option<u64>> + Clone) {
+        if rows.clone().all(|v| v.is_none()) {
+            self.validity.push_n(false, rows.len());
+            return;
+        }
         // First the keys of values at hand, in one pass; then the keys of
         // the others, and the nulls taken out.
         let start = self.keys.len();
@@ -443,7 +449,7 @@ impl IntColumn {
             rows.clone()
                 .map(|v| v.map_or(NULL_KEY, |v| Self::peek(small, recent, v))),
         );
-        if max(&self.keys[start..]) == MISS {
+        if any_at_least(&self.keys[start..], MISS) {
             for (i, v) in rows.enumerate() {
                 if let (Some(v), MISS) = (v, self.keys[start + i]) {
                     self.keys[start + i] = self.key(v);
