@@ -297,8 +297,8 @@ mod tests {
 
     #[test]
     fn blocks_and_single_events_write_the_same_events() {
-        // Real captures (function tracer, modules with KASLR) and the
-        // synthetic files (function_graph, other events with bodies, both
+        // Real captures (function tracer, v7 and a whole-file-compressed v6,
+        // modules with KASLR) and the synthetic files (function_graph, other events with bodies, both
         // byte orders, 32-bit, several CPUs). The oracle is the event path
         // (checked against trace-cmd report and DuckDB). The bytes are the
         // same too in a process of their own; here other tests share the
@@ -307,6 +307,7 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/dat");
         let mut files = vec![
             root.join("steady-6.1.v7.dat"),
+            root.join("steady-6.1.v6.dat.zst"),
             root.join("fileio-kaslr-6.12.v7.dat"),
         ];
         let mut synthetic: Vec<PathBuf> = std::fs::read_dir(root.join("synthetic"))
