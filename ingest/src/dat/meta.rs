@@ -482,9 +482,11 @@ fn plan_for(f: &EventFormat, big: bool) -> Plan {
             "function" => {
                 if let Some(ip) = get("ip") {
                     let parent = get("parent_ip");
-                    let le64 = |f: &Field| f.size == 8 && f.kind == FieldKind::Scalar;
+                    let u64_field = |f: &Field| f.size == 8 && f.kind == FieldKind::Scalar;
                     let le64 = match &parent {
-                        Some(p) if !big && le64(&ip) && le64(p) => Some((ip.offset, p.offset)),
+                        Some(p) if !big && u64_field(&ip) && u64_field(p) => {
+                            Some((ip.offset, p.offset))
+                        }
                         _ => None,
                     };
                     return Plan::Function { ip, parent, le64 };

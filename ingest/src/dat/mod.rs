@@ -538,12 +538,7 @@ pub fn parse(
             let names = Arc::new(names::DatNames {
                 kallsyms: meta.kallsyms.clone(),
                 cmdlines: meta.cmdlines.clone(),
-                events: meta
-                    .formats
-                    .iter()
-                    .map(|f| f.name.clone())
-                    .chain(["unknown".to_string()])
-                    .collect(),
+                events: meta.formats.iter().map(|f| f.name.clone()).collect(),
             });
             let out = merge::run(&names, streams, !options.sequential, path, sink)?;
             stats.events = out.events;

@@ -14,7 +14,7 @@ use crate::block::BlockNames;
 pub(crate) struct DatNames {
     pub kallsyms: Arc<Kallsyms>,
     pub cmdlines: Arc<Cmdlines>,
-    /// Format names, then `unknown`.
+    /// Format names, by format index (ids past them are `unknown`).
     pub events: Vec<String>,
 }
 

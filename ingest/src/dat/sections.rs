@@ -152,12 +152,8 @@ impl Decompressor {
         out.reserve_exact(size);
         let mut at_end = std::io::Cursor::new(&mut *out);
         at_end.set_position(start as u64);
-        dctx.decompress(&mut at_end, input).map_err(|code| {
-            Fault::invalid(
-                at,
-                format!("zstd block: {}", zstd_safe::get_error_name(code)),
-            )
-        })?;
+        dctx.decompress(&mut at_end, input)
+            .map_err(|code| zstd_fault(at, code))?;
         Ok(())
     }
 
@@ -171,12 +167,7 @@ impl Decompressor {
         at: u64,
     ) -> DatResult<()> {
         use zstd::zstd_safe::{self, InBuffer, OutBuffer, ResetDirective};
-        let bad = |code| {
-            Fault::invalid(
-                at,
-                format!("zstd block: {}", zstd_safe::get_error_name(code)),
-            )
-        };
+        let bad = |code| zstd_fault(at, code);
         let dec = self.zstd.get_or_insert_with(zstd_safe::DCtx::create);
         dec.reset(ResetDirective::SessionOnly).map_err(bad)?;
         let start = out.len();
@@ -204,6 +195,14 @@ impl Decompressor {
         }
         Ok(())
     }
+}
+
+/// A zstd error code, as the fault of the block at `at`.
+fn zstd_fault(at: u64, code: usize) -> Fault {
+    Fault::invalid(
+        at,
+        format!("zstd block: {}", zstd::zstd_safe::get_error_name(code)),
+    )
 }
 
 fn zlib_into(input: &[u8], size: usize, out: &mut Vec<u8>, at: u64) -> DatResult<()> {

@@ -106,7 +106,7 @@ pub(crate) struct Lookups {
     /// Symbols by address; `None` when the records' consumer resolves
     /// addresses itself (an event block's rows then carry no symbol ids).
     syms: Option<SymCache>,
-    /// The last pid looked up and its comm index (`NONE32`: none yet).
+    /// The last pid looked up and its dense comm id (`NONE32`: none yet).
     last_comm: (i32, u32),
 }
 

@@ -20,6 +20,23 @@ use crate::event::Event;
 #[cfg(test)]
 use crate::event::NO_ID;
 
+/// For each of `rows`, `table[k]` where `k` is the dictionary key of its
+/// address (`keys`: one per row that has an address, in row order), or
+/// `none` for a row without one.
+fn by_address<'a, T: Copy>(
+    rows: &'a [BlockRow],
+    addr: fn(&BlockRow) -> u64,
+    keys: &'a [u32],
+    table: &'a [T],
+    none: T,
+) -> impl Iterator<Item = T> + 'a {
+    let mut keys = keys.iter();
+    rows.iter().map(move |r| match addr(r) {
+        NONE64 => none,
+        _ => keys.next().map_or(none, |&k| table[k as usize]),
+    })
+}
+
 /// One row group of events, column by column.
 #[derive(Debug, Default)]
 pub(super) struct Batch {
@@ -108,19 +125,12 @@ impl Batch {
             self.ip_names
                 .push((f.unwrap_or(NULL_KEY), m.unwrap_or(NULL_KEY)));
         }
-        // Each row with an address has one key in `ip.keys`, in row order.
-        let by_ip = |pick: fn((u32, u32)) -> u32| {
-            let mut keys = self.ip.keys[at..].iter();
-            let ip_names = &self.ip_names;
-            rows.iter().map(move |r: &BlockRow| match r.ip {
-                NONE64 => NULL_KEY,
-                _ => keys
-                    .next()
-                    .map_or(NULL_KEY, |&k| pick(ip_names[k as usize])),
-            })
-        };
-        self.function.extend_keys(by_ip(|(f, _)| f));
-        self.module.extend_keys(by_ip(|(_, m)| m));
+        let ips = &self.ip.keys[at..];
+        let none = (NULL_KEY, NULL_KEY);
+        self.function
+            .extend_keys(by_address(rows, |r| r.ip, ips, &self.ip_names, none).map(|(f, _)| f));
+        self.module
+            .extend_keys(by_address(rows, |r| r.ip, ips, &self.ip_names, none).map(|(_, m)| m));
         let at = self.parent_ip.keys.len();
         self.parent_ip
             .extend(rows.iter().map(|r| some64(r.parent_ip)));
@@ -129,16 +139,14 @@ impl Batch {
             let p = self.parent.key_by_id(sym, |i| names.symbol(i));
             self.parent_ip_names.push(p.unwrap_or(NULL_KEY));
         }
-        let mut parent_ips = self.parent_ip.keys[at..].iter();
-        let parent_names = &self.parent_ip_names;
-        self.parent.extend_keys(rows.iter().map(|r| {
-            match r.parent_ip {
-                NONE64 => NULL_KEY,
-                _ => parent_ips
-                    .next()
-                    .map_or(NULL_KEY, |&k| parent_names[k as usize]),
-            }
-        }));
+        let parent_ips = &self.parent_ip.keys[at..];
+        self.parent.extend_keys(by_address(
+            rows,
+            |r| r.parent_ip,
+            parent_ips,
+            &self.parent_ip_names,
+            NULL_KEY,
+        ));
         self.flags.extend_valid(rows.iter().map(|r| r.flags));
         self.preempt
             .extend(rows.iter().map(|r| Some(u64::from(r.preempt))));

@@ -292,7 +292,7 @@ impl StrColumn {
     /// Append rows by key ([`NULL_KEY`]: null), keys that
     /// [`StrColumn::key_by_id`] gave.
     #[inline]
-    pub fn extend_keys(&mut self, keys: impl ExactSizeIterator<Item = u32>) {
+    pub fn extend_keys(&mut self, keys: impl Iterator<Item = u32>) {
         let start = self.keys.len();
         self.keys.extend(keys);
         settle_nulls(&mut self.keys, start, &mut self.validity);
@@ -360,25 +360,21 @@ const SMALL: u64 = 1024;
 /// Slots of [`IntColumn::recent`] (a power of two).
 const RECENT: usize = 1 << 14;
 
+/// The slot of `v` in [`IntColumn::recent`] (the top bits of a
+/// multiplicative hash).
+#[inline(always)]
+fn recent_slot(v: u64) -> usize {
+    (v.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - RECENT.trailing_zeros())) as usize
+}
+
 impl IntColumn {
     /// The key of `v`, added to the dictionary if new.
     #[inline(always)]
     fn key(&mut self, v: u64) -> u32 {
-        if v < SMALL {
-            if let Some(&k) = self.small.get(v as usize) {
-                if k != u32::MAX {
-                    return k;
-                }
-            }
-        } else {
-            let slot = (v.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 50) as usize;
-            if let Some(&(rv, k)) = self.recent.get(slot) {
-                if rv == v && k != u32::MAX {
-                    return k;
-                }
-            }
+        match Self::peek(&self.small, &self.recent, v) {
+            MISS => self.key_slow(v),
+            k => k,
         }
-        self.key_slow(v)
     }
 
     #[inline(never)]
@@ -403,8 +399,7 @@ impl IntColumn {
         if self.recent.is_empty() {
             self.recent.resize(RECENT, (0, u32::MAX));
         }
-        let slot = (v.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 50) as usize;
-        self.recent[slot] = (v, k);
+        self.recent[recent_slot(v)] = (v, k);
         k
     }
 
@@ -420,14 +415,13 @@ impl IntColumn {
         self.validity.push(true);
     }
 
-    /// The key of `v` if the column has it at hand, else `u32::MAX`.
+    /// The key of `v` if the column has it at hand, else [`MISS`].
     #[inline(always)]
     fn peek(small: &[u32], recent: &[(u64, u32)], v: u64) -> u32 {
         if v < SMALL {
             small.get(v as usize).copied().unwrap_or(MISS)
         } else {
-            let slot = (v.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 50) as usize;
-            match recent.get(slot) {
+            match recent.get(recent_slot(v)) {
                 Some(&(rv, k)) if rv == v => k,
                 _ => MISS,
             }
