@@ -9,7 +9,6 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use analyze::batch_table::BatchRow;
@@ -45,7 +44,7 @@ struct Member {
     file: Result<PathBuf, String>,
 }
 
-pub fn run(a: BatchArgs, ui: Ui, json: bool) -> anyhow::Result<ExitCode> {
+pub fn run(a: BatchArgs, ui: Ui, json: bool) -> anyhow::Result<u8> {
     std::fs::create_dir_all(&a.output)
         .with_context(|| format!("{}: cannot create the output directory", a.output.display()))?;
     let out = std::fs::canonicalize(&a.output)?;
@@ -155,11 +154,7 @@ pub fn run(a: BatchArgs, ui: Ui, json: bool) -> anyhow::Result<ExitCode> {
         serde_json::to_writer(&mut stdout, &list)?;
         writeln!(stdout)?;
     }
-    Ok(if failed > 0 {
-        ExitCode::from(SOME_FAILED)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if failed > 0 { SOME_FAILED } else { 0 })
 }
 
 /// The extraction folder of an archive, `.hap-batch-extract-PID` in OUTDIR:

@@ -138,7 +138,10 @@ impl Input {
     pub fn hash_in_background(&mut self) {
         if self.hasher.is_none() {
             let owned = self.path.clone();
-            self.hasher = Some(std::thread::spawn(move || sha256_file(&owned)));
+            self.hasher = Some(std::thread::spawn(move || {
+                crate::sched::run_when_idle();
+                sha256_file(&owned)
+            }));
         }
     }
 

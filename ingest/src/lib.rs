@@ -21,6 +21,7 @@ pub mod input;
 #[cfg(feature = "parquet")]
 pub mod parquet;
 pub mod progress;
+mod sched;
 pub mod text;
 
 use std::path::Path;

@@ -17,6 +17,8 @@
 //! print fmt: " %ps <-- %ps", (void *)REC->ip, (void *)REC->parent_ip
 //! ```
 
+use std::sync::{Arc, OnceLock};
+
 use super::cursor::{read_uint, sign_extend};
 
 /// How a field's bytes are laid out.
@@ -243,9 +245,91 @@ pub(crate) fn parse_format(text: &str, system: &str) -> Result<EventFormat, Stri
     })
 }
 
+/// An event format whose name and ID are read when the file is opened and
+/// whose fields are parsed on first use: a trace.dat carries some 1,800
+/// formats, a trace uses a handful, and parsing them all held up the start
+/// of reading by several milliseconds (docs/performance.md).
+#[derive(Debug)]
+pub(crate) struct LazyFormat {
+    /// Event name (what [`parse_format`] gives, if it succeeds).
+    pub name: String,
+    /// The `common_type` value of the event's records (likewise).
+    pub id: u32,
+    system: Arc<str>,
+    text: Box<str>,
+    parsed: OnceLock<Option<EventFormat>>,
+}
+
+impl LazyFormat {
+    /// Read the name and ID of the format `text` the way [`parse_format`]
+    /// reads them: the error it would give on them, if any.
+    pub fn scan(text: String, system: &Arc<str>) -> Result<LazyFormat, String> {
+        let mut name = None;
+        let mut id = None;
+        for line in text.lines() {
+            if let Some(v) = line.strip_prefix("name:") {
+                name = Some(v);
+            } else if let Some(v) = line.strip_prefix("ID:") {
+                id = Some(
+                    v.trim()
+                        .parse::<u32>()
+                        .map_err(|_| format!("bad event ID {:?}", v.trim()))?,
+                );
+            }
+        }
+        let name = name.ok_or("format without a name")?.trim().to_string();
+        let id = id.ok_or_else(|| format!("format of {name} without an ID"))?;
+        Ok(LazyFormat {
+            name,
+            id,
+            system: system.clone(),
+            text: text.into_boxed_str(),
+            parsed: OnceLock::new(),
+        })
+    }
+
+    /// The parsed format; `None` if it does not parse (libtraceevent skips
+    /// such a format: its records are of an unknown event).
+    pub fn get(&self) -> Option<&EventFormat> {
+        self.parsed
+            .get_or_init(|| parse_format(&self.text, &self.system).ok())
+            .as_ref()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lazy_format_has_the_name_id_and_fields_parse_format_gives() {
+        let system: Arc<str> = "ftrace".into();
+        let lazy = LazyFormat::scan(FUNCTION.to_string(), &system).unwrap();
+        let parsed = parse_format(FUNCTION, "ftrace").unwrap();
+        assert_eq!((lazy.name.as_str(), lazy.id), ("function", 1));
+        assert_eq!(lazy.get(), Some(&parsed));
+        // The last name and ID lines count, as in parse_format.
+        let twice = format!("name: first\nID: 7\n{FUNCTION}");
+        let lazy = LazyFormat::scan(twice.clone(), &system).unwrap();
+        let parsed = parse_format(&twice, "ftrace").unwrap();
+        assert_eq!(
+            (lazy.name.as_str(), lazy.id),
+            (parsed.name.as_str(), parsed.id)
+        );
+        // Errors in the name or ID are found at once; in a field, on first use.
+        for bad in ["ID: 1\n", "name: x\n", "name: x\nID: -1\n"] {
+            assert!(
+                LazyFormat::scan(bad.to_string(), &system).is_err(),
+                "{bad:?}"
+            );
+            assert!(parse_format(bad, "ftrace").is_err(), "{bad:?}");
+        }
+        let broken = FUNCTION.replace("offset:8;", "offset:x;");
+        assert!(parse_format(&broken, "ftrace").is_err());
+        let lazy = LazyFormat::scan(broken, &system).unwrap();
+        assert_eq!((lazy.name.as_str(), lazy.id), ("function", 1));
+        assert_eq!(lazy.get(), None);
+    }
 
     const FUNCTION: &str = "name: function\nID: 1\nformat:\n\
 \tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\

@@ -15,6 +15,9 @@
 //!   matches. With aliases the probe order of the binary search decides which
 //!   name is returned, so the search below replays glibc's exactly.
 
+use std::sync::{Mutex, OnceLock};
+use std::thread::JoinHandle;
+
 /// Symbol index meaning "not resolved".
 pub(crate) const NO_SYM: u32 = u32::MAX;
 
@@ -25,9 +28,17 @@ struct Sym {
     module: Option<(u32, u32)>,
 }
 
-/// A kallsyms table.
-#[derive(Clone, Debug, Default)]
+/// A kallsyms table, parsed now or on a thread of its own
+/// ([`Kallsyms::parse_in_background`]); its first use waits for that.
+#[derive(Debug, Default)]
 pub(crate) struct Kallsyms {
+    table: OnceLock<Table>,
+    parsing: Mutex<Option<JoinHandle<Table>>>,
+}
+
+/// The parsed symbols.
+#[derive(Debug, Default)]
+struct Table {
     syms: Vec<Sym>,
     text: String,
     /// Lines that were read (for diagnostics).
@@ -134,28 +145,115 @@ fn parse_lines(text: &str, part: &str, room: usize) -> Lines {
 const SPLIT_ABOVE: usize = 1 << 20;
 
 impl Kallsyms {
+    fn ready(table: Table) -> Kallsyms {
+        Kallsyms {
+            table: OnceLock::from(table),
+            parsing: Mutex::new(None),
+        }
+    }
+
     /// Parse kallsyms text.
     pub fn parse(text: &[u8]) -> Kallsyms {
+        Kallsyms::ready(Table::parse(text))
+    }
+
+    /// Parse the kallsyms text at `range` of `buf`, keeping `buf` instead of
+    /// copying the text out of it (the bytes before the range become empty
+    /// lines, those after it are dropped), on a thread of its own: reading the trace
+    /// goes on meanwhile, and the first use of the table waits for it.
+    /// Parsing cannot fail, so nothing is lost by not waiting.
+    pub fn parse_in_background(buf: Vec<u8>, range: std::ops::Range<usize>) -> Kallsyms {
+        let thread = std::thread::Builder::new()
+            .name("hap-kallsyms".into())
+            .spawn(move || Table::parse_in(buf, range));
+        match thread {
+            Ok(thread) => Kallsyms {
+                table: OnceLock::new(),
+                parsing: Mutex::new(Some(thread)),
+            },
+            // No thread to be had: the bytes went with the closure.
+            Err(_) => Kallsyms::default(),
+        }
+    }
+
+    #[inline]
+    fn table(&self) -> &Table {
+        match self.table.get() {
+            Some(t) => t,
+            None => self.wait(),
+        }
+    }
+
+    #[cold]
+    fn wait(&self) -> &Table {
+        self.table.get_or_init(|| {
+            let thread = self.parsing.lock().map(|mut p| p.take());
+            match thread {
+                Ok(Some(thread)) => thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                _ => Table::default(),
+            }
+        })
+    }
+
+    /// Lines that were read.
+    #[cfg(test)]
+    pub fn lines(&self) -> usize {
+        self.table().lines
+    }
+
+    /// Set if a malformed line stopped the parse (1-based line number).
+    #[cfg(test)]
+    pub fn stopped_at_line(&self) -> Option<usize> {
+        self.table().stopped_at_line
+    }
+
+    /// Number of symbols kept.
+    pub fn len(&self) -> usize {
+        self.table().syms.len()
+    }
+
+    /// The symbol index for `addr`, or [`NO_SYM`].
+    pub fn lookup(&self, addr: u64) -> u32 {
+        self.table().lookup(addr)
+    }
+
+    /// Name of symbol `i`.
+    pub fn name(&self, i: u32) -> Option<&str> {
+        self.table().name(i)
+    }
+
+    /// Module of symbol `i` (`None` for the core kernel).
+    pub fn module(&self, i: u32) -> Option<&str> {
+        self.table().module(i)
+    }
+
+    /// Start address of symbol `i`.
+    pub fn addr(&self, i: u32) -> Option<u64> {
+        self.table().addr(i)
+    }
+}
+
+impl Table {
+    fn parse(text: &[u8]) -> Table {
         // Names are kept as ranges of the text itself.
-        Kallsyms::parse_text(match std::str::from_utf8(text) {
+        Table::parse_text(match std::str::from_utf8(text) {
             Ok(t) => t.to_string(),
             Err(_) => String::from_utf8_lossy(text).into_owned(),
         })
     }
 
-    /// Parse the kallsyms text at `range` of `buf`, keeping `buf` instead of
-    /// copying the text out of it (the bytes before the range become empty
-    /// lines, those after it are dropped).
-    pub fn parse_in(mut buf: Vec<u8>, range: std::ops::Range<usize>) -> Kallsyms {
+    fn parse_in(mut buf: Vec<u8>, range: std::ops::Range<usize>) -> Table {
         buf.truncate(range.end);
         buf[..range.start].fill(b'\n');
-        Kallsyms::parse_text(match String::from_utf8(buf) {
+        Table::parse_text(match String::from_utf8(buf) {
             Ok(t) => t,
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         })
     }
 
-    fn parse_text(text: String) -> Kallsyms {
+    fn parse_text(text: String) -> Table {
         // A real kallsyms is ~150,000 lines; its two halves (split after a
         // newline) are parsed at once, then joined as if read in one go.
         let cut = if text.len() > SPLIT_ABOVE {
@@ -181,10 +279,10 @@ impl Kallsyms {
                 (a, later.join().ok())
             })
         };
-        let mut ks = Kallsyms {
+        let mut ks = Table {
             lines: a.lines,
             stopped_at_line: a.stopped_at,
-            ..Kallsyms::default()
+            ..Table::default()
         };
         let mut syms = a.syms;
         if a.stopped_at.is_none() {
@@ -209,13 +307,8 @@ impl Kallsyms {
         ks
     }
 
-    /// Number of symbols kept.
-    pub fn len(&self) -> usize {
-        self.syms.len()
-    }
-
     /// The symbol index for `addr`, or [`NO_SYM`].
-    pub fn lookup(&self, addr: u64) -> u32 {
+    fn lookup(&self, addr: u64) -> u32 {
         let syms = &self.syms;
         let n = syms.len();
         // glibc bsearch over n elements; func_bcmp reads element i+1, which
@@ -238,21 +331,21 @@ impl Kallsyms {
     }
 
     /// Name of symbol `i`.
-    pub fn name(&self, i: u32) -> Option<&str> {
+    fn name(&self, i: u32) -> Option<&str> {
         let s = self.syms.get(i as usize)?;
         let (a, n) = s.name;
         self.text.get(a as usize..(a + n) as usize)
     }
 
     /// Module of symbol `i` (`None` for the core kernel).
-    pub fn module(&self, i: u32) -> Option<&str> {
+    fn module(&self, i: u32) -> Option<&str> {
         let s = self.syms.get(i as usize)?;
         let (a, n) = s.module?;
         self.text.get(a as usize..(a + n) as usize)
     }
 
     /// Start address of symbol `i`.
-    pub fn addr(&self, i: u32) -> Option<u64> {
+    fn addr(&self, i: u32) -> Option<u64> {
         self.syms.get(i as usize).map(|s| s.addr)
     }
 }
@@ -313,15 +406,29 @@ mod tests {
         assert!(text.len() > SPLIT_ABOVE);
         let ks = Kallsyms::parse(text.as_bytes());
         let one = parse_lines(&text, &text, 0);
-        assert_eq!(ks.stopped_at_line, one.stopped_at);
+        assert_eq!(ks.stopped_at_line(), one.stopped_at);
         // Empty lines are not counted: the 45,001st symbol line, then the bad one.
-        assert_eq!(ks.stopped_at_line, Some(45_002));
-        assert_eq!(ks.lines, one.lines);
+        assert_eq!(ks.stopped_at_line(), Some(45_002));
+        assert_eq!(ks.lines(), one.lines);
         let mut want = one.syms;
         want.reverse();
         want.sort_by_key(|s| s.addr);
-        assert_eq!(ks.syms, want);
+        assert_eq!(ks.table().syms, want);
         assert!(ks.len() > 40_000);
+        // Parsed on a thread of its own, from inside a larger buffer: the
+        // same table, names and all.
+        let mut buf = b"size".to_vec();
+        buf.extend_from_slice(text.as_bytes());
+        buf.extend_from_slice(b"trailing section bytes");
+        let bg = Kallsyms::parse_in_background(buf, 4..4 + text.len());
+        assert_eq!(bg.len(), ks.len());
+        assert_eq!(bg.table().syms.len(), want.len());
+        for i in [0, 1, 20_000, ks.len() as u32 - 1] {
+            assert_eq!(bg.name(i), ks.name(i));
+            assert_eq!(bg.module(i), ks.module(i));
+            assert_eq!(bg.addr(i), ks.addr(i));
+        }
+        assert_eq!(bg.stopped_at_line(), Some(45_002));
     }
 
     use super::*;
@@ -360,7 +467,7 @@ ffffffffc0001000 t mod_fn\t[ext4]\n";
     fn malformed_line_stops_the_parse() {
         let k = Kallsyms::parse(b"ffffffff81000000 T a\nzzzz T b\nffffffff81000010 T c\n");
         assert_eq!(k.len(), 1);
-        assert_eq!(k.stopped_at_line, Some(2));
+        assert_eq!(k.stopped_at_line(), Some(2));
         assert_eq!(Kallsyms::parse(b"").len(), 0);
     }
 }

@@ -23,7 +23,7 @@ const DENSE_IDS: u64 = 1 << 16;
 
 use super::cmdlines::Cmdlines;
 use super::cursor::{Cursor, DatResult, Fault};
-use super::format::{parse_format, EventFormat, Field, FieldKind};
+use super::format::{EventFormat, Field, FieldKind, LazyFormat};
 use super::header::{parse_file_header, read_header_info, FileHeader, PageLayout};
 use super::kallsyms::Kallsyms;
 use super::options::{read_v6_options, read_v7_options, CpuData, FileOptions, Tsc2Nsec, MAX_CPUS};
@@ -133,17 +133,18 @@ pub(crate) struct Meta {
     pub header: FileHeader,
     /// Page header layout.
     pub layout: PageLayout,
-    /// Event formats.
-    pub formats: Vec<EventFormat>,
+    /// Event formats whose name and ID could be read (parsed on first use).
+    pub formats: Vec<LazyFormat>,
     /// Format index by event id, for ids below [`DENSE_IDS`] (one lookup
     /// per record: an array, not a hash).
     dense_ids: Vec<u32>,
     /// Format index by event id, for larger ids.
-    ids: HashMap<u64, usize>,
+    ids: HashMap<u64, u32>,
     /// Common fields.
     pub common: Common,
-    /// Decoding plan per format.
-    pub plans: Vec<Plan>,
+    /// Decoding plan per format (made on first use; `None`: the format
+    /// does not parse).
+    plans: Vec<OnceLock<Option<Plan>>>,
     /// Symbols.
     pub kallsyms: Arc<Kallsyms>,
     /// Task names.
@@ -162,33 +163,34 @@ pub(crate) struct Meta {
     pub tsc2nsec: Option<Tsc2Nsec>,
     /// Offset added to every timestamp.
     pub ts_offset: i64,
-    /// Event formats that could not be parsed (skipped, like libtraceevent).
-    pub format_errors: usize,
+    /// Event formats whose name or ID could not be read.
+    scan_errors: usize,
 }
 
 #[derive(Default)]
 struct Parts {
     layout: Option<PageLayout>,
-    formats: Vec<EventFormat>,
-    format_errors: usize,
+    formats: Vec<LazyFormat>,
+    scan_errors: usize,
     kallsyms: Kallsyms,
     cmdlines: Cmdlines,
     printk: Printk,
 }
 
-fn push_format(p: &mut Parts, text: &[u8], system: &str) {
-    match parse_format(&String::from_utf8_lossy(text), system) {
+fn push_format(p: &mut Parts, text: &[u8], system: &Arc<str>) {
+    match LazyFormat::scan(String::from_utf8_lossy(text).into_owned(), system) {
         Ok(f) => p.formats.push(f),
-        Err(_) => p.format_errors += 1,
+        Err(_) => p.scan_errors += 1,
     }
 }
 
 fn read_ftrace_formats(c: &mut Cursor<'_>, p: &mut Parts) -> DatResult<()> {
     let count = c.u32("ftrace format count")?;
+    let system: Arc<str> = "ftrace".into();
     for _ in 0..count {
         let size = c.u64("ftrace format size")?;
         let text = c.bytes(size, "ftrace format")?;
-        push_format(p, text, "ftrace");
+        push_format(p, text, &system);
     }
     Ok(())
 }
@@ -196,7 +198,7 @@ fn read_ftrace_formats(c: &mut Cursor<'_>, p: &mut Parts) -> DatResult<()> {
 fn read_event_formats(c: &mut Cursor<'_>, p: &mut Parts) -> DatResult<()> {
     let systems = c.u32("event system count")?;
     for _ in 0..systems {
-        let system = String::from_utf8_lossy(c.cstr("event system name")?).into_owned();
+        let system: Arc<str> = String::from_utf8_lossy(c.cstr("event system name")?).into();
         let count = c.u32("event format count")?;
         for _ in 0..count {
             let size = c.u64("event format size")?;
@@ -214,7 +216,9 @@ fn read_kallsyms(c: &mut Cursor<'_>, p: &mut Parts) -> DatResult<()> {
 }
 
 /// The kallsyms of the v7 section at `offset`, decompressed with a
-/// decompressor of its own; a decompressed body is parsed where it lies.
+/// decompressor of its own; a decompressed body is parsed where it lies,
+/// on a thread of its own (parsing cannot fail: its errors, if any, are
+/// all found by now).
 fn kallsyms_section(
     data: &[u8],
     offset: u64,
@@ -228,7 +232,7 @@ fn kallsyms_section(
     let start = (c.offset() - base) as usize;
     let end = start + c.bytes(u64::from(size), "kallsyms")?.len();
     Ok(match body {
-        Cow::Owned(bytes) => Kallsyms::parse_in(bytes, start..end),
+        Cow::Owned(bytes) => Kallsyms::parse_in_background(bytes, start..end),
         Cow::Borrowed(bytes) => Kallsyms::parse(&bytes[start..end]),
     })
 }
@@ -289,6 +293,29 @@ pub(crate) fn read_v6_tag(c: &mut Cursor<'_>, big: bool, o: &mut FileOptions) ->
     }
 }
 
+/// Read the v7 section `sid` at `off` into `p`.
+fn read_section(
+    data: &[u8],
+    sid: u16,
+    off: u64,
+    big: bool,
+    dec: Option<&mut Decompressor>,
+    p: &mut Parts,
+) -> DatResult<()> {
+    let (body, base) = section_body(data, off, sid, big, dec)?;
+    let mut c = Cursor::new(&body, base, big);
+    match sid {
+        id::HEADER_INFO => p.layout = Some(read_header_info(&mut c, big)?.layout),
+        id::FTRACE_EVENTS => read_ftrace_formats(&mut c, p)?,
+        id::EVENT_FORMATS => read_event_formats(&mut c, p)?,
+        id::KALLSYMS => read_kallsyms(&mut c, p)?,
+        id::PRINTK => read_printk(&mut c, p)?,
+        id::CMDLINES => read_cmdlines(&mut c, p)?,
+        _ => {}
+    }
+    Ok(())
+}
+
 impl Meta {
     /// Read all metadata of the file in `data`.
     pub fn load(data: &[u8]) -> DatResult<Meta> {
@@ -341,8 +368,9 @@ impl Meta {
             // kallsyms section it keeps is the first one named. That one
             // (~7 MB of text, the largest part of the metadata) is
             // decompressed and parsed on a thread of its own while the
-            // other sections are read; its result, or its error, is taken
-            // in its turn.
+            // other sections are read, before and after its turn; its
+            // error, if any, still comes in its turn: before the errors of
+            // the sections handled after it.
             let kept = opts
                 .sections
                 .iter()
@@ -352,30 +380,29 @@ impl Meta {
                 let compression = header.compression;
                 let mut pending = kept
                     .map(|off| scope.spawn(move || kallsyms_section(data, off, big, compression)));
+                let mut due = None;
+                let mut take = |due: Option<u64>| -> DatResult<Option<Kallsyms>> {
+                    let (Some(off), Some(thread)) = (due, pending.take()) else {
+                        return Ok(None);
+                    };
+                    // (The thread cannot panic: parsing has none.)
+                    match thread.join() {
+                        Ok(ks) => ks.map(Some),
+                        Err(_) => kallsyms_section(data, off, big, compression).map(Some),
+                    }
+                };
                 for &(sid, off) in opts.sections.iter().rev() {
-                    if sid == id::KALLSYMS && Some(off) == kept {
-                        if let Some(thread) = pending.take() {
-                            // (The thread cannot panic: parsing has none.)
-                            parts.kallsyms = match thread.join() {
-                                Ok(ks) => ks?,
-                                Err(_) => kallsyms_section(data, off, big, compression)?,
-                            };
-                            continue;
-                        }
+                    if sid == id::KALLSYMS && Some(off) == kept && due.is_none() {
+                        due = Some(off);
+                        continue;
                     }
-                    let (body, base) = section_body(data, off, sid, big, dec.as_mut())?;
-                    let mut c = Cursor::new(&body, base, big);
-                    match sid {
-                        id::HEADER_INFO => {
-                            parts.layout = Some(read_header_info(&mut c, big)?.layout)
-                        }
-                        id::FTRACE_EVENTS => read_ftrace_formats(&mut c, &mut parts)?,
-                        id::EVENT_FORMATS => read_event_formats(&mut c, &mut parts)?,
-                        id::KALLSYMS => read_kallsyms(&mut c, &mut parts)?,
-                        id::PRINTK => read_printk(&mut c, &mut parts)?,
-                        id::CMDLINES => read_cmdlines(&mut c, &mut parts)?,
-                        _ => {}
+                    if let Err(e) = read_section(data, sid, off, big, dec.as_mut(), &mut parts) {
+                        take(due)?;
+                        return Err(e);
                     }
+                }
+                if let Some(ks) = take(due)? {
+                    parts.kallsyms = ks;
                 }
                 Ok(())
             })?;
@@ -398,20 +425,24 @@ impl Meta {
         let mut dense_ids = Vec::new();
         for (i, f) in parts.formats.iter().enumerate() {
             let id = u64::from(f.id);
-            if id < DENSE_IDS {
+            let slot = if id < DENSE_IDS {
                 let id = id as usize;
                 if id >= dense_ids.len() {
                     dense_ids.resize(id + 1, u32::MAX);
                 }
-                if dense_ids[id] == u32::MAX {
-                    dense_ids[id] = i as u32;
-                }
+                &mut dense_ids[id]
             } else {
-                ids.entry(id).or_insert(i);
+                ids.entry(id).or_insert(u32::MAX)
+            };
+            // The first format with the ID that parses wins, as when every
+            // format was parsed up front: a rare second format with an ID
+            // has the ones before it parsed to decide.
+            let held = *slot as usize;
+            if *slot == u32::MAX || parts.formats[held].get().is_none() {
+                *slot = i as u32;
             }
         }
-        let big = layout.big_endian;
-        let plans = parts.formats.iter().map(|f| plan_for(f, big)).collect();
+        let plans = parts.formats.iter().map(|_| OnceLock::new()).collect();
         let tsc2nsec = opts.tsc2nsec.filter(|t| t.mult != 0);
         let ts_offset = opts.ts_offset();
         Ok(Meta {
@@ -431,21 +462,51 @@ impl Meta {
             v6_clock,
             tsc2nsec,
             ts_offset,
-            format_errors: parts.format_errors,
+            scan_errors: parts.scan_errors,
         })
+    }
+
+    /// The parsed format at index `i`, if it parses.
+    #[inline]
+    pub fn format(&self, i: usize) -> Option<&EventFormat> {
+        self.formats.get(i)?.get()
+    }
+
+    /// The decoding plan of the format at index `i`, if it parses.
+    #[inline]
+    pub fn plan(&self, i: usize) -> Option<&Plan> {
+        let big = self.layout.big_endian;
+        self.plans
+            .get(i)?
+            .get_or_init(|| self.format(i).map(|f| plan_for(f, big)))
+            .as_ref()
+    }
+
+    /// Event formats that could not be parsed (skipped, like
+    /// libtraceevent); parses every format not parsed yet.
+    pub fn format_errors(&self) -> usize {
+        self.scan_errors + self.formats.iter().filter(|f| f.get().is_none()).count()
+    }
+
+    /// Parse every format not parsed yet, unless `stop` is set first.
+    pub fn parse_formats(&self, stop: &std::sync::atomic::AtomicBool) {
+        for f in &self.formats {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            f.get();
+        }
     }
 
     /// Index of the format whose ID is `id`.
     #[inline]
     pub fn format_index(&self, id: u64) -> Option<usize> {
-        if id < DENSE_IDS {
-            match self.dense_ids.get(id as usize) {
-                Some(&i) if i != u32::MAX => Some(i as usize),
-                _ => None,
-            }
+        let i = if id < DENSE_IDS {
+            self.dense_ids.get(id as usize).copied()
         } else {
             self.ids.get(&id).copied()
-        }
+        };
+        i.filter(|&i| i != u32::MAX).map(|i| i as usize)
     }
 
     /// The trace clock name (`local`, `global`, ...), if the file says.
@@ -462,9 +523,10 @@ impl Meta {
     }
 }
 
-fn common_fields(formats: &[EventFormat]) -> Option<Common> {
+fn common_fields(formats: &[LazyFormat]) -> Option<Common> {
     let f = formats
         .iter()
+        .filter_map(LazyFormat::get)
         .find(|f| f.any_field("common_type").is_some())?;
     Some(Common {
         type_field: f.any_field("common_type")?.clone(),

@@ -46,6 +46,7 @@ mod stream;
 mod tests;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::error::Error;
@@ -469,13 +470,39 @@ pub fn parse(
     sink: &mut dyn EventSink,
 ) -> Result<DatStats, Error> {
     let meta = Meta::load(data).map_err(|f| f.into_error(path))?;
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        // The formats no record uses are parsed only to count those that do
+        // not parse, on CPU time nothing else wants (and at the end, what
+        // is left).
+        let _ = std::thread::Builder::new()
+            .name("hap-formats".into())
+            .spawn_scoped(scope, || {
+                crate::sched::run_when_idle();
+                meta.parse_formats(&stop);
+            });
+        let read = read(&meta, data, path, options, info, sink);
+        stop.store(true, Ordering::Relaxed);
+        read
+    })
+}
+
+/// [`parse`] once the metadata is read.
+fn read(
+    meta: &Meta,
+    data: &[u8],
+    path: &Path,
+    options: &Options,
+    info: &mut TraceInfo,
+    sink: &mut dyn EventSink,
+) -> Result<DatStats, Error> {
     info.format = "trace-cmd-dat".into();
     let wanted = options.instance.as_deref().unwrap_or("");
-    let (mut selected, clock) = select(&meta, data, wanted).map_err(|f| f.into_error(path))?;
+    let (mut selected, clock) = select(meta, data, wanted).map_err(|f| f.into_error(path))?;
     let mut buffer_names = Vec::new();
     if options.all_buffers && options.instance.is_none() {
         if let Selected::Fly { streams, .. } = &mut selected {
-            let (names, more) = other_buffers(&meta, data).map_err(|f| f.into_error(path))?;
+            let (names, more) = other_buffers(meta, data).map_err(|f| f.into_error(path))?;
             if !names.is_empty() {
                 streams.extend(more);
                 buffer_names = std::iter::once(String::new()).chain(names).collect();
@@ -499,8 +526,6 @@ pub fn parse(
             .map(|b| b.name.clone())
             .collect(),
         clock,
-        format_errors: meta.format_errors as u64,
-        symbols: meta.kallsyms.len() as u64,
         ..DatStats::default()
     };
     match selected {
@@ -569,7 +594,10 @@ pub fn parse(
     if stats.cpus > 0 || info.cpus.is_none() {
         info.cpus = Some(stats.cpus);
     }
-    describe(&meta, &stats, info);
+    // (Counted last: symbols and formats are parsed while reading goes on.)
+    stats.symbols = meta.kallsyms.len() as u64;
+    stats.format_errors = meta.format_errors() as u64;
+    describe(meta, &stats, info);
     Ok(stats)
 }
 

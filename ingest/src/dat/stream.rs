@@ -382,7 +382,10 @@ fn decode_record(
         flags: irq_flags(flags),
         preempt: pc & 0x0f,
     };
-    let Some(idx) = meta.format_index(type_id) else {
+    let plan = meta
+        .format_index(type_id)
+        .and_then(|i| Some((i, meta.plan(i)?)));
+    let Some((idx, plan)) = plan else {
         stats.kinds[kind::UNKNOWN] += 1;
         let start = batch.text.len();
         let _ = write!(batch.text, "type={}", type_id as u32);
@@ -393,7 +396,7 @@ fn decode_record(
     };
     rec.event = idx as u32;
     let ks = &meta.kallsyms;
-    let k = match &meta.plans[idx] {
+    let k = match plan {
         Plan::Function { ip, parent, le64 } => {
             let le = |at: usize| {
                 at.checked_add(8)
@@ -460,8 +463,11 @@ fn decode_record(
             kind::GRAPH_EXIT
         }
         Plan::Other { print } => {
-            let ev = &meta.formats[idx];
             let start = batch.text.len();
+            // (A format with a plan parses.)
+            let Some(ev) = meta.format(idx) else {
+                return Err(format!("record of event {type_id} without its format"));
+            };
             let cx = Ctx {
                 big_endian: big,
                 kallsyms: ks,

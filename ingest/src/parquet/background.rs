@@ -31,7 +31,7 @@ fn run<W: Write>(
 ) -> PolarsResult<u64> {
     for job in jobs {
         match job {
-            Job::RowGroup(batch) => {
+            Job::RowGroup(mut batch) => {
                 let rows = batch.len() as u64;
                 let chunks = batch.encode(level)?;
                 // The reading thread may have stopped; then nothing is reused.

@@ -15,26 +15,42 @@ use super::column::NULL_KEY;
 use super::column::{IntColumn, PlainColumn, StrColumn, TextColumn, Validity};
 use super::encode::{encode_column, IntKind, Scratch, Values};
 use super::file::Chunk;
-use crate::block::{BlockRow, EventBlock, NONE32, NONE64};
+use crate::block::{EventBlock, NONE32, NONE64};
 use crate::event::Event;
 #[cfg(test)]
 use crate::event::NO_ID;
 
-/// For each of `rows`, `table[k]` where `k` is the dictionary key of its
-/// address (`keys`: one per row that has an address, in row order), or
-/// `none` for a row without one.
+/// For rows `rows` of an address column (its `validity`; `keys`, the keys
+/// of its non-null rows from the first of `rows` on), `table[k]` where `k`
+/// is the row's key, or `none` for a row without an address.
 fn by_address<'a, T: Copy>(
-    rows: &'a [BlockRow],
-    addr: fn(&BlockRow) -> u64,
+    validity: &'a Validity,
+    rows: Range<usize>,
     keys: &'a [u32],
     table: &'a [T],
     none: T,
 ) -> impl Iterator<Item = T> + 'a {
+    // Without a bitmap the column is uniform: all valid or all null.
+    let (bits, uniform) = (validity.bits(), validity.nulls() == 0);
     let mut keys = keys.iter();
-    rows.iter().map(move |r| match addr(r) {
-        NONE64 => none,
-        _ => keys.next().map_or(none, |&k| table[k as usize]),
-    })
+    rows.map(
+        move |i| match bits.map_or(uniform, |b| b[i / 8] >> (i % 8) & 1 == 1) {
+            true => keys.next().map_or(none, |&k| table[k as usize]),
+            false => none,
+        },
+    )
+}
+
+/// Where the names of rows pushed as blocks start: they follow from the
+/// rows' addresses, and are filled in when the row group is encoded
+/// ([`Batch::settle_names`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct Unnamed {
+    /// First row without names.
+    row: usize,
+    /// Its index among the keys of `ip` and `parent_ip`.
+    ip: usize,
+    parent_ip: usize,
 }
 
 /// One row group of events, column by column.
@@ -56,6 +72,10 @@ pub(super) struct Batch {
     /// whose names follow from their addresses ([`Batch::push_block`]).
     ip_names: Vec<(u32, u32)>,
     parent_ip_names: Vec<u32>,
+    /// Names of the rows pushed as blocks since `unnamed` (none: every row
+    /// has its names).
+    names: Option<std::sync::Arc<dyn crate::block::BlockNames>>,
+    unnamed: Unnamed,
     /// The interrupt flags, one byte per row (bit `i` for the `i`-th flag
     /// column), split when encoded.
     flags: PlainColumn<u8>,
@@ -72,6 +92,9 @@ const COLUMNS: usize = 21;
 
 impl Batch {
     pub(super) fn push(&mut self, e: &Event<'_>) {
+        if self.names.is_some() {
+            self.settle_names();
+        }
         let ids = &e.ids;
         self.ts.push(e.ts_ns);
         self.cpu.push(Some(u64::from(e.cpu)));
@@ -98,12 +121,21 @@ impl Batch {
         self.repeats.push(e.repeats.map(u64::from));
     }
 
-    /// Append rows `range` of `block`, column by column.
+    /// Append rows `range` of `block`, column by column. Names that follow
+    /// from addresses are left for [`Batch::settle_names`].
     pub(super) fn push_block(&mut self, block: &EventBlock, range: Range<usize>) {
         let names = &*block.names;
         let rows = &block.rows[range];
         let some64 = |v: u64| (v != NONE64).then_some(v);
         let some32 = |v: u32| (v != NONE32).then_some(u64::from(v));
+        if self.names.is_none() {
+            self.unnamed = Unnamed {
+                row: self.len(),
+                ip: self.ip.keys.len(),
+                parent_ip: self.parent_ip.keys.len(),
+            };
+            self.names = Some(block.names.clone());
+        }
         self.ts.extend(rows.iter().map(|r| r.ts));
         self.cpu.extend(rows.iter().map(|r| Some(u64::from(r.cpu))));
         self.pid
@@ -113,40 +145,9 @@ impl Batch {
             .extend_ids(rows.iter().map(|r| r.comm), |i| Some(names.comm(i)));
         self.event
             .extend_ids(rows.iter().map(|r| r.event), |i| Some(names.event(i)));
-        // Names follow from addresses: resolved once per new address of the
-        // row group (in first-seen order, so the name dictionaries come out
-        // in first-seen order too), then taken by the address's key.
-        let at = self.ip.keys.len();
         self.ip.extend(rows.iter().map(|r| some64(r.ip)));
-        for &addr in &self.ip.dict[self.ip_names.len()..] {
-            let sym = names.symbol_at(addr);
-            let f = self.function.key_by_id(sym, |i| names.symbol(i));
-            let m = self.module.key_by_id(sym, |i| names.module(i));
-            self.ip_names
-                .push((f.unwrap_or(NULL_KEY), m.unwrap_or(NULL_KEY)));
-        }
-        let ips = &self.ip.keys[at..];
-        let none = (NULL_KEY, NULL_KEY);
-        self.function
-            .extend_keys(by_address(rows, |r| r.ip, ips, &self.ip_names, none).map(|(f, _)| f));
-        self.module
-            .extend_keys(by_address(rows, |r| r.ip, ips, &self.ip_names, none).map(|(_, m)| m));
-        let at = self.parent_ip.keys.len();
         self.parent_ip
             .extend(rows.iter().map(|r| some64(r.parent_ip)));
-        for &addr in &self.parent_ip.dict[self.parent_ip_names.len()..] {
-            let sym = names.symbol_at(addr);
-            let p = self.parent.key_by_id(sym, |i| names.symbol(i));
-            self.parent_ip_names.push(p.unwrap_or(NULL_KEY));
-        }
-        let parent_ips = &self.parent_ip.keys[at..];
-        self.parent.extend_keys(by_address(
-            rows,
-            |r| r.parent_ip,
-            parent_ips,
-            &self.parent_ip_names,
-            NULL_KEY,
-        ));
         self.flags.extend_valid(rows.iter().map(|r| r.flags));
         self.preempt
             .extend(rows.iter().map(|r| Some(u64::from(r.preempt))));
@@ -156,6 +157,48 @@ impl Batch {
             .extend(rows.iter().map(|r| some64(r.calltime)));
         self.rettime.extend(rows.iter().map(|r| some64(r.rettime)));
         self.repeats.extend(rows.iter().map(|r| some32(r.repeats)));
+    }
+
+    /// Fill in the function, module and parent names of the rows pushed as
+    /// blocks: each address new to the row group is resolved once, in the
+    /// order the addresses were first seen (so the name dictionaries come
+    /// out in first-seen order too), then every row takes the names of its
+    /// address's key. Done on the writing thread, off the builder's, and
+    /// late enough that the trace's symbol table is parsed by then.
+    pub(super) fn settle_names(&mut self) {
+        let Some(names) = self.names.take() else {
+            return;
+        };
+        let names = &*names;
+        for &addr in &self.ip.dict[self.ip_names.len()..] {
+            let sym = names.symbol_at(addr);
+            let f = self.function.key_by_id(sym, |i| names.symbol(i));
+            let m = self.module.key_by_id(sym, |i| names.module(i));
+            self.ip_names
+                .push((f.unwrap_or(NULL_KEY), m.unwrap_or(NULL_KEY)));
+        }
+        for &addr in &self.parent_ip.dict[self.parent_ip_names.len()..] {
+            let sym = names.symbol_at(addr);
+            let p = self.parent.key_by_id(sym, |i| names.symbol(i));
+            self.parent_ip_names.push(p.unwrap_or(NULL_KEY));
+        }
+        let rows = self.unnamed.row..self.len();
+        let (ip, ips) = (&self.ip.validity, &self.ip.keys[self.unnamed.ip..]);
+        let none = (NULL_KEY, NULL_KEY);
+        let table = &self.ip_names;
+        self.function
+            .extend_keys(by_address(ip, rows.clone(), ips, table, none).map(|(f, _)| f));
+        self.module
+            .extend_keys(by_address(ip, rows.clone(), ips, table, none).map(|(_, m)| m));
+        let parent_ip = &self.parent_ip.validity;
+        let parent_ips = &self.parent_ip.keys[self.unnamed.parent_ip..];
+        self.parent.extend_keys(by_address(
+            parent_ip,
+            rows,
+            parent_ips,
+            &self.parent_ip_names,
+            NULL_KEY,
+        ));
     }
 
     /// A builder whose row-per-row vectors hold `n` rows without growing
@@ -209,6 +252,7 @@ impl Batch {
         }
         self.ip_names.clear();
         self.parent_ip_names.clear();
+        self.names = None;
         self.flags.clear();
         self.info.clear();
         self.calltime.clear();
@@ -279,9 +323,11 @@ impl Batch {
 
     /// Encode the row group, one column chunk per column of the schema, in
     /// its order, compressed with zstd at `level`.
-    pub(super) fn encode(&self, level: i32) -> PolarsResult<Vec<Chunk>> {
+    pub(super) fn encode(&mut self, level: i32) -> PolarsResult<Vec<Chunk>> {
         use rayon::prelude::*;
 
+        self.settle_names();
+        let this = &*self;
         // `ts_ns` has no nulls: its validity is its length.
         let all = Validity::all_valid(self.ts.len());
         thread_local! {
@@ -295,7 +341,7 @@ impl Batch {
                         Some(s) => s,
                         None => scratch.insert(Scratch::new(level)?),
                     };
-                    let (validity, values) = self.column(i, &all);
+                    let (validity, values) = this.column(i, &all);
                     encode_column(validity, values, scratch)
                 })
             })

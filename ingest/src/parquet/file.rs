@@ -52,6 +52,7 @@ pub(super) struct Chunk {
     uncompressed_size: i64,
     encodings: Vec<Encoding>,
     statistics: Option<Statistics>,
+    codec: CompressionCodec,
 }
 
 /// A zstd compression context and its output buffer, reused page after page.
@@ -99,13 +100,13 @@ pub(super) enum RawPage<'a> {
 }
 
 impl Chunk {
-    /// Compress `pages` (one column chunk of `rows` rows) with `zstd` and
-    /// put each behind its page header.
+    /// Compress `pages` (one column chunk of `rows` rows) with `zstd` (none:
+    /// store them as they are) and put each behind its page header.
     pub(super) fn compress(
         pages: &[RawPage<'_>],
         rows: usize,
         statistics: Option<Statistics>,
-        zstd: &mut Zstd,
+        mut zstd: Option<&mut Zstd>,
     ) -> PolarsResult<Chunk> {
         let mut chunk = Chunk {
             bytes: Vec::new(),
@@ -115,6 +116,10 @@ impl Chunk {
             uncompressed_size: 0,
             encodings: vec![Encoding::RLE],
             statistics,
+            codec: match zstd {
+                Some(_) => CompressionCodec::ZSTD,
+                None => CompressionCodec::UNCOMPRESSED,
+            },
         };
         for (i, page) in pages.iter().enumerate() {
             let mut header = PageHeader {
@@ -144,7 +149,10 @@ impl Chunk {
                     *bytes
                 }
             };
-            let compressed = zstd.compress(buffer)?;
+            let compressed = match &mut zstd {
+                Some(zstd) => zstd.compress(buffer)?,
+                None => buffer,
+            };
             header.uncompressed_page_size = page_size(buffer.len())?;
             header.compressed_page_size = page_size(compressed.len())?;
             let start = chunk.bytes.len();
@@ -230,7 +238,7 @@ impl<W: Write> FileWriter<W> {
                     .iter()
                     .map(|p| p.to_string())
                     .collect(),
-                codec: CompressionCodec::ZSTD,
+                codec: chunk.codec,
                 num_values: chunk.num_values,
                 total_uncompressed_size: chunk.uncompressed_size,
                 total_compressed_size: compressed_size,
