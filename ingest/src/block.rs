@@ -88,6 +88,21 @@ pub trait BlockNames: Send + Sync + std::fmt::Debug {
     fn symbol_at(&self, addr: u64) -> u32;
 }
 
+/// Bits of [`EventBlock::may_hold`]: optional fields some row of a block
+/// may hold.
+pub mod field {
+    /// `depth`.
+    pub const DEPTH: u8 = 1;
+    /// `repeats` (and a graph exit's overrun, stored there).
+    pub const REPEATS: u8 = 1 << 1;
+    /// `calltime`.
+    pub const CALLTIME: u8 = 1 << 2;
+    /// `rettime`.
+    pub const RETTIME: u8 = 1 << 3;
+    /// A printed body.
+    pub const INFO: u8 = 1 << 4;
+}
+
 /// A run of events in file order, with the bodies and names they refer to.
 #[derive(Debug)]
 pub struct EventBlock {
@@ -97,6 +112,10 @@ pub struct EventBlock {
     pub text: String,
     /// Names of the ids.
     pub names: Arc<dyn BlockNames>,
+    /// The optional fields ([`field`] bits) rows may hold: a clear bit
+    /// promises that no row holds the field, so a consumer skips it
+    /// without looking (a function trace holds none of them).
+    pub may_hold: u8,
 }
 
 impl EventBlock {
@@ -106,6 +125,7 @@ impl EventBlock {
             rows: Vec::with_capacity(rows),
             text: String::new(),
             names,
+            may_hold: 0,
         }
     }
 
@@ -113,6 +133,7 @@ impl EventBlock {
     pub fn clear(&mut self) {
         self.rows.clear();
         self.text.clear();
+        self.may_hold = 0;
     }
 
     /// Row `i` as an [`Event`].

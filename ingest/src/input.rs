@@ -100,14 +100,31 @@ impl Input {
 
     /// [`Input::open`], counting the stored bytes read into `progress`. Its
     /// total grows by the file's size, except for a plain trace.dat (parsed
-    /// from a memory map, which counts its pages itself) or Parquet file: only
-    /// the bytes read here to recognise it.
+    /// from a memory map, which counts its pages itself) or Parquet file,
+    /// recognised from a few bytes read without counting.
     pub fn open_counted(path: &Path, progress: &Progress) -> Result<Input, Error> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        // A plain trace.dat or Parquet file is parsed from a memory map:
+        // recognised from its first bytes, read where they lie, it is not
+        // also read a megabyte ahead into a buffer here.
+        let mut magic = [0u8; 16];
+        let n = read_head(&file, &mut magic).map_err(|e| Error::io(path, e))?;
+        let head = &magic[..n];
+        if Compression::sniff(head) == Compression::None
+            && TraceKind::sniff(head) != TraceKind::Text
+        {
+            let raw = BufReader::with_capacity(1 << 20, Counted::new(file, progress.clone()));
+            return Ok(Input {
+                reader: Box::new(raw),
+                compression: Compression::None,
+                kind: TraceKind::sniff(head),
+                hasher: None,
+                path: path.to_path_buf(),
+            });
+        }
         let mut raw = BufReader::with_capacity(1 << 20, Counted::new(file, progress.clone()));
-        let head = raw.fill_buf().map_err(|e| Error::io(path, e))?;
-        let (compression, pulled) = (Compression::sniff(head), head.len() as u64);
+        let compression = Compression::sniff(raw.fill_buf().map_err(|e| Error::io(path, e))?);
         let mut reader: Box<dyn BufRead + Send> = match compression {
             Compression::None => Box::new(raw),
             Compression::Gzip => Box::new(BufReader::with_capacity(
@@ -121,8 +138,7 @@ impl Input {
             }
         };
         let kind = TraceKind::sniff(reader.fill_buf().map_err(|e| Error::io(path, e))?);
-        let mapped = compression == Compression::None && kind != TraceKind::Text;
-        progress.add_total(if mapped { pulled } else { len });
+        progress.add_total(len);
         Ok(Input {
             reader,
             compression,
@@ -156,6 +172,22 @@ impl Input {
         };
         hashed.map_err(|e| Error::io(path, e))
     }
+}
+
+/// Read the first bytes of `file` into `buf` without moving its position;
+/// how many there were.
+fn read_head(file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// SHA-256 of a whole file, hex.

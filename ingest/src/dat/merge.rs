@@ -177,6 +177,7 @@ impl Out<'_> {
             Out::Blocks { sink, block } => {
                 let mut at = run.start;
                 while at < run.end {
+                    block.may_hold |= head.batch.may_hold;
                     let room = BLOCK_ROWS - block.rows.len();
                     let end = run.end.min(at + room);
                     let recs = &head.batch.recs[at..end];

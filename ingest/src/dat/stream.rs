@@ -36,6 +36,19 @@ pub(crate) mod kind {
     pub const UNKNOWN: usize = 5;
 }
 
+/// The optional fields records of each [`kind`] may hold.
+const MAY_HOLD: [u8; 6] = {
+    use crate::block::field::*;
+    [
+        0,
+        REPEATS | CALLTIME,
+        DEPTH,
+        DEPTH | REPEATS | CALLTIME | RETTIME,
+        INFO,
+        INFO,
+    ]
+};
+
 /// Records of one CPU, in ring order, with the text they refer to.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
@@ -46,6 +59,8 @@ pub(crate) struct Batch {
     /// Lost events announced by a page header, as (index in `recs` of the
     /// page's first record, count or `None` if the kernel did not store one).
     pub missed: Vec<(usize, Option<u64>)>,
+    /// Optional fields the records may hold ([`crate::block::field`] bits).
+    pub may_hold: u8,
 }
 
 /// Per-CPU counters.
@@ -387,6 +402,7 @@ fn decode_record(
         .and_then(|i| Some((i, meta.plan(i)?)));
     let Some((idx, plan)) = plan else {
         stats.kinds[kind::UNKNOWN] += 1;
+        batch.may_hold |= MAY_HOLD[kind::UNKNOWN];
         let start = batch.text.len();
         let _ = write!(batch.text, "type={}", type_id as u32);
         rec.info = start as u32;
@@ -500,6 +516,7 @@ fn decode_record(
         }
     }
     stats.kinds[k] += 1;
+    batch.may_hold |= MAY_HOLD[k];
     batch.recs.push(rec);
     Ok(())
 }

@@ -28,6 +28,7 @@ fn run<W: Write>(
     done: SyncSender<Box<Batch>>,
     mut writer: FileWriter<W>,
     level: i32,
+    mut written: impl FnMut(),
 ) -> PolarsResult<u64> {
     for job in jobs {
         match job {
@@ -37,6 +38,7 @@ fn run<W: Write>(
                 // The reading thread may have stopped; then nothing is reused.
                 let _ = done.send(batch);
                 writer.write_row_group(rows, chunks)?;
+                written();
             }
             Job::Finish(key_value) => return writer.finish(key_value),
         }
@@ -75,15 +77,17 @@ pub(super) struct Background {
 }
 
 impl Background {
+    /// Start the thread, which calls `written` after each row group.
     pub(super) fn start<W: Write + Send + 'static>(
         writer: FileWriter<W>,
         level: i32,
+        written: impl FnMut() + Send + 'static,
     ) -> std::io::Result<Background> {
         let (jobs, job_rx) = sync_channel(1);
         let (done_tx, done) = sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("hap-parquet".into())
-            .spawn(move || run(job_rx, done_tx, writer, level))?;
+            .spawn(move || run(job_rx, done_tx, writer, level, written))?;
         Ok(Background {
             jobs: Some(jobs),
             done,
@@ -176,7 +180,7 @@ mod tests {
             data_page_size: None,
         };
         let writer = FileWriter::new(Full { room }, parquet, &options).unwrap();
-        Background::start(writer, 3).unwrap()
+        Background::start(writer, 3, || {}).unwrap()
     }
 
     /// `n` events whose timestamps do not compress well.

@@ -15,7 +15,7 @@ use super::column::NULL_KEY;
 use super::column::{IntColumn, PlainColumn, StrColumn, TextColumn, Validity};
 use super::encode::{encode_column, IntKind, Scratch, Values};
 use super::file::Chunk;
-use crate::block::{EventBlock, NONE32, NONE64};
+use crate::block::{field, EventBlock, NONE32, NONE64};
 use crate::event::Event;
 #[cfg(test)]
 use crate::event::NO_ID;
@@ -151,12 +151,32 @@ impl Batch {
         self.flags.extend_valid(rows.iter().map(|r| r.flags));
         self.preempt
             .extend(rows.iter().map(|r| Some(u64::from(r.preempt))));
-        self.info.extend(rows.iter().map(|r| r.info(&block.text)));
-        self.depth.extend(rows.iter().map(|r| some32(r.depth)));
-        self.calltime
-            .extend(rows.iter().map(|r| some64(r.calltime)));
-        self.rettime.extend(rows.iter().map(|r| some64(r.rettime)));
-        self.repeats.extend(rows.iter().map(|r| some32(r.repeats)));
+        // Fields the block promises no row holds take a count, not a look
+        // at every row.
+        let may = |f: u8| block.may_hold & f != 0;
+        let n = rows.len();
+        match may(field::INFO) {
+            true => self.info.extend(rows.iter().map(|r| r.info(&block.text))),
+            false => self.info.validity.push_n(false, n),
+        }
+        match may(field::DEPTH) {
+            true => self.depth.extend(rows.iter().map(|r| some32(r.depth))),
+            false => self.depth.validity.push_n(false, n),
+        }
+        match may(field::CALLTIME) {
+            true => self
+                .calltime
+                .extend(rows.iter().map(|r| some64(r.calltime))),
+            false => self.calltime.validity.push_n(false, n),
+        }
+        match may(field::RETTIME) {
+            true => self.rettime.extend(rows.iter().map(|r| some64(r.rettime))),
+            false => self.rettime.validity.push_n(false, n),
+        }
+        match may(field::REPEATS) {
+            true => self.repeats.extend(rows.iter().map(|r| some32(r.repeats))),
+            false => self.repeats.validity.push_n(false, n),
+        }
     }
 
     /// Fill in the function, module and parent names of the rows pushed as
