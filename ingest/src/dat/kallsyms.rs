@@ -91,54 +91,143 @@ fn parse_lines(text: &str, part: &str, room: usize) -> Lines {
         lines: 0,
         stopped_at: None,
     };
-    for (i, line) in part.split('\n').filter(|l| !l.is_empty()).enumerate() {
-        out.lines = i + 1;
-        let Some((addr, rest)) = scan_hex(line) else {
-            out.stopped_at = Some(i + 1);
-            break;
-        };
-        // " %c": skip white space, take one character.
-        let rest = rest.trim_start();
-        let mut chars = rest.chars();
-        let Some(kind) = chars.next() else {
-            out.stopped_at = Some(i + 1);
-            break;
-        };
-        let rest = chars.as_str().trim_start();
-        // "%*s": the name runs to the next white space (ASCII white space
-        // bytes never occur inside a multi-byte character).
-        let name_len = rest
-            .bytes()
-            .position(|b| b.is_ascii_whitespace())
-            .unwrap_or(rest.len());
-        if name_len == 0 {
-            out.stopped_at = Some(i + 1);
-            break;
-        }
-        let name = &rest[..name_len];
-        let after = &rest[name_len..];
-        if name.starts_with('$') || kind == 'A' || kind == 'a' {
+    let base = part.as_ptr() as usize - text.as_ptr() as usize;
+    let bytes = part.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\n' {
+            // Empty lines are not counted.
+            i += 1;
             continue;
         }
-        // "%*1[\t][%n%*s%n": exactly one tab, '[', then the module up to white space.
-        let module = after
-            .strip_prefix("\t[")
-            .map(|m| {
-                &m[..m
-                    .bytes()
-                    .position(|b| b.is_ascii_whitespace())
-                    .unwrap_or(m.len())]
-            })
-            .filter(|m| !m.is_empty())
-            // libtraceevent drops the last character (the ']').
-            .map(|m| &m[..m.char_indices().last().map_or(0, |(i, _)| i)]);
-        out.syms.push(Sym {
-            addr,
-            name: span(text, name),
-            module: module.map(|m| span(text, m)),
-        });
+        out.lines += 1;
+        if let Some((line, len)) = quick(&bytes[i..], base + i) {
+            if let Some(sym) = line {
+                out.syms.push(sym);
+            }
+            i += len + 1;
+            continue;
+        }
+        let len = bytes[i..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(bytes.len() - i);
+        match general(text, &part[i..i + len]) {
+            Ok(Some(sym)) => out.syms.push(sym),
+            Ok(None) => {}
+            Err(()) => {
+                out.stopped_at = Some(out.lines);
+                break;
+            }
+        }
+        i += len + 1;
     }
     out
+}
+
+/// The line at the start of `rest` (at offset `at` of the text) when it has
+/// `/proc/kallsyms`'s own layout (`%016lx %c %s`, then optionally
+/// `\t[%s]`): its symbol (`None`: one skipped) and its length, read in one
+/// pass over its bytes. `None` for any other layout, left to [`general`],
+/// which reads it the same way but more slowly (a kallsyms is ~150,000 lines
+/// and splitting, trimming and scanning each several times was most of the
+/// parse, docs/performance.md).
+fn quick(rest: &[u8], at: usize) -> Option<(Option<Sym>, usize)> {
+    let head = rest.get(..19)?;
+    if head[16] != b' ' || head[18] != b' ' || !head[17].is_ascii_graphic() {
+        return None;
+    }
+    let mut addr = 0u64;
+    for &b in &head[..16] {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => return None,
+        };
+        addr = addr << 4 | u64::from(d);
+    }
+    let kind = head[17];
+    let name = &rest[19..];
+    let name_len = name
+        .iter()
+        .position(|b| b.is_ascii_whitespace())
+        .unwrap_or(name.len());
+    if name_len == 0 {
+        return None;
+    }
+    let mut end = 19 + name_len;
+    let mut module = None;
+    if rest[end..].starts_with(b"\t[") {
+        let m = &rest[end + 2..];
+        let n = m
+            .iter()
+            .position(|b| b.is_ascii_whitespace())
+            .unwrap_or(m.len());
+        if n > 0 {
+            // The last character is dropped (see `general`): here a byte.
+            if !m[n - 1].is_ascii() {
+                return None;
+            }
+            module = Some(((at + end + 2) as u32, (n - 1) as u32));
+        }
+        end += 2 + n;
+    }
+    let len = end
+        + rest[end..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(rest.len() - end);
+    let skipped = name[0] == b'$' || kind == b'A' || kind == b'a';
+    let sym = Sym {
+        addr,
+        name: ((at + 19) as u32, name_len as u32),
+        module,
+    };
+    Some(((!skipped).then_some(sym), len))
+}
+
+/// One non-empty line of `text`, read as libtraceevent's `sscanf` does:
+/// its symbol, `None` for one skipped, an error for a malformed line
+/// (which ends the parse).
+fn general(text: &str, line: &str) -> Result<Option<Sym>, ()> {
+    let (addr, rest) = scan_hex(line).ok_or(())?;
+    // " %c": skip white space, take one character.
+    let rest = rest.trim_start();
+    let mut chars = rest.chars();
+    let kind = chars.next().ok_or(())?;
+    let rest = chars.as_str().trim_start();
+    // "%*s": the name runs to the next white space (ASCII white space
+    // bytes never occur inside a multi-byte character).
+    let name_len = rest
+        .bytes()
+        .position(|b| b.is_ascii_whitespace())
+        .unwrap_or(rest.len());
+    if name_len == 0 {
+        return Err(());
+    }
+    let name = &rest[..name_len];
+    let after = &rest[name_len..];
+    if name.starts_with('$') || kind == 'A' || kind == 'a' {
+        return Ok(None);
+    }
+    // "%*1[\t][%n%*s%n": exactly one tab, '[', then the module up to white space.
+    let module = after
+        .strip_prefix("\t[")
+        .map(|m| {
+            &m[..m
+                .bytes()
+                .position(|b| b.is_ascii_whitespace())
+                .unwrap_or(m.len())]
+        })
+        .filter(|m| !m.is_empty())
+        // libtraceevent drops the last character (the ']').
+        .map(|m| &m[..m.char_indices().last().map_or(0, |(i, _)| i)]);
+    Ok(Some(Sym {
+        addr,
+        name: span(text, name),
+        module: module.map(|m| span(text, m)),
+    }))
 }
 
 /// Texts above this size are parsed in two halves on two threads.
@@ -461,6 +550,55 @@ ffffffffc0001000 t mod_fn\t[ext4]\n";
         // Past the last symbol and before the first: unresolved.
         assert_eq!(k.lookup(0xffffffffc0001004), NO_SYM);
         assert_eq!(k.lookup(5), NO_SYM);
+    }
+
+    #[test]
+    fn the_quick_reading_of_a_line_is_the_general_one() {
+        let lines = [
+            "ffffffff81000000 T _stext",
+            "FFFFFFFF81000000 T upper_case_address",
+            "ffffffffc0001000 t mod_fn\t[ext4]",
+            "ffffffffc0001000 t mod_fn\t[ext4] trailing words",
+            "ffffffffc0001000 t mod_fn\t[]",
+            "ffffffffc0001000 t mod_fn\t[x]",
+            "ffffffffc0001000 t mod_fn\t[mod\u{e9}]",
+            "ffffffffc0001000 t mod_fn [not_a_module]",
+            "ffffffff81000000 T n\u{e4}m\u{e9}\t[mod]",
+            "ffffffff81000000 T name\r",
+            "0000000000000000 A fixed_percpu_data",
+            "ffffffff81000040 a absolute",
+            "ffffffff81000040 t $x",
+            "ffffffff81000000 T  two_spaces",
+            "ffffffff81000000 T ",
+            "ffffffff81000000 \u{1} control_kind",
+            "0xffffffff810000 T prefixed",
+            "  ffffffff8100000 T indented",
+            "ffffffff8100000g T not_hex",
+            "ffffffff81000000T glued",
+        ];
+        let mut quick_ones = 0;
+        for l in lines {
+            let text = format!("{l}\nnext line\n");
+            let general = general(&text, &text[..l.len()]);
+            if let Some((sym, len)) = quick(text.as_bytes(), 0) {
+                quick_ones += 1;
+                assert_eq!(len, l.len(), "{l:?}");
+                assert_eq!(Ok(sym), general, "{l:?}");
+            }
+        }
+        // The layout /proc/kallsyms writes is read the quick way.
+        assert_eq!(quick_ones, 13);
+        let k = Kallsyms::parse(TEXT);
+        let slow = parse_lines_generally(std::str::from_utf8(TEXT).unwrap());
+        assert_eq!(k.table().syms.len(), slow.len());
+    }
+
+    /// Every line of `text` through [`general`], in file order.
+    fn parse_lines_generally(text: &str) -> Vec<Sym> {
+        text.split('\n')
+            .filter(|l| !l.is_empty())
+            .filter_map(|l| general(text, l).ok().flatten())
+            .collect()
     }
 
     #[test]

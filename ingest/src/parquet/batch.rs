@@ -41,6 +41,11 @@ fn by_address<'a, T: Copy>(
     )
 }
 
+/// True if every row of the column holds a value.
+fn all_valid(v: &Validity) -> bool {
+    v.nulls() == 0
+}
+
 /// Where the names of rows pushed as blocks start: they follow from the
 /// rows' addresses, and are filled in when the row group is encoded
 /// ([`Batch::settle_names`]).
@@ -206,19 +211,29 @@ impl Batch {
         let (ip, ips) = (&self.ip.validity, &self.ip.keys[self.unnamed.ip..]);
         let none = (NULL_KEY, NULL_KEY);
         let table = &self.ip_names;
-        self.function
-            .extend_keys(by_address(ip, rows.clone(), ips, table, none).map(|(f, _)| f));
-        self.module
-            .extend_keys(by_address(ip, rows.clone(), ips, table, none).map(|(_, m)| m));
+        if all_valid(ip) {
+            // Every row has an address (a function trace): one key per row,
+            // a gather the compiler vectorizes.
+            self.function
+                .extend_keys(ips.iter().map(|&k| table[k as usize].0));
+            self.module
+                .extend_keys(ips.iter().map(|&k| table[k as usize].1));
+        } else {
+            self.function
+                .extend_keys(by_address(ip, rows.clone(), ips, table, none).map(|(f, _)| f));
+            self.module
+                .extend_keys(by_address(ip, rows.clone(), ips, table, none).map(|(_, m)| m));
+        }
         let parent_ip = &self.parent_ip.validity;
         let parent_ips = &self.parent_ip.keys[self.unnamed.parent_ip..];
-        self.parent.extend_keys(by_address(
-            parent_ip,
-            rows,
-            parent_ips,
-            &self.parent_ip_names,
-            NULL_KEY,
-        ));
+        let table = &self.parent_ip_names;
+        if all_valid(parent_ip) {
+            self.parent
+                .extend_keys(parent_ips.iter().map(|&k| table[k as usize]));
+        } else {
+            self.parent
+                .extend_keys(by_address(parent_ip, rows, parent_ips, table, NULL_KEY));
+        }
     }
 
     /// A builder whose row-per-row vectors hold `n` rows without growing
