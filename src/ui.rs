@@ -70,10 +70,17 @@ impl Ui {
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let flag = stop.clone();
             let handle = std::thread::spawn(move || {
-                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                loop {
+                    let stopping = flag.load(std::sync::atomic::Ordering::Relaxed);
                     let (done, total) = progress.get();
                     bar.set_length(total.max(done).max(1));
                     bar.set_position(done);
+                    if stopping {
+                        // The counts at the end, drawn even when the work
+                        // took less than one poll.
+                        bar.tick();
+                        break;
+                    }
                     std::thread::sleep(Duration::from_millis(100));
                 }
             });
