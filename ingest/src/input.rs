@@ -111,20 +111,18 @@ impl Input {
         let mut magic = [0u8; 16];
         let n = read_head(&file, &mut magic).map_err(|e| Error::io(path, e))?;
         let head = &magic[..n];
-        if Compression::sniff(head) == Compression::None
-            && TraceKind::sniff(head) != TraceKind::Text
-        {
-            let raw = BufReader::with_capacity(1 << 20, Counted::new(file, progress.clone()));
+        let compression = Compression::sniff(head);
+        let raw = BufReader::with_capacity(1 << 20, Counted::new(file, progress.clone()));
+        let mapped = compression == Compression::None && TraceKind::sniff(head) != TraceKind::Text;
+        if mapped {
             return Ok(Input {
                 reader: Box::new(raw),
-                compression: Compression::None,
+                compression,
                 kind: TraceKind::sniff(head),
                 hasher: None,
                 path: path.to_path_buf(),
             });
         }
-        let mut raw = BufReader::with_capacity(1 << 20, Counted::new(file, progress.clone()));
-        let compression = Compression::sniff(raw.fill_buf().map_err(|e| Error::io(path, e))?);
         let mut reader: Box<dyn BufRead + Send> = match compression {
             Compression::None => Box::new(raw),
             Compression::Gzip => Box::new(BufReader::with_capacity(

@@ -488,14 +488,29 @@ impl Meta {
         self.scan_errors + self.formats.iter().filter(|f| f.get().is_none()).count()
     }
 
-    /// Parse every format not parsed yet, unless `stop` is set first.
-    pub fn parse_formats(&self, stop: &std::sync::atomic::AtomicBool) {
-        for f in &self.formats {
-            if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                return;
-            }
-            f.get();
-        }
+    /// Run `work` while a thread parses, on CPU time nothing else wants,
+    /// the formats no record needed (only to count those that do not parse,
+    /// [`Meta::format_errors`], which parses what is left); the thread stops
+    /// when `work` is done.
+    pub fn parsing_formats_when_idle<T>(&self, work: impl FnOnce() -> T) -> T {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let _ = std::thread::Builder::new()
+                .name("hap-formats".into())
+                .spawn_scoped(scope, || {
+                    crate::sched::run_when_idle();
+                    for f in &self.formats {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        f.get();
+                    }
+                });
+            let out = work();
+            stop.store(true, Ordering::Relaxed);
+            out
+        })
     }
 
     /// Index of the format whose ID is `id`.

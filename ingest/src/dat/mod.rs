@@ -46,7 +46,6 @@ mod stream;
 mod tests;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::error::Error;
@@ -470,21 +469,7 @@ pub fn parse(
     sink: &mut dyn EventSink,
 ) -> Result<DatStats, Error> {
     let meta = Meta::load(data).map_err(|f| f.into_error(path))?;
-    let stop = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        // The formats no record uses are parsed only to count those that do
-        // not parse, on CPU time nothing else wants (and at the end, what
-        // is left).
-        let _ = std::thread::Builder::new()
-            .name("hap-formats".into())
-            .spawn_scoped(scope, || {
-                crate::sched::run_when_idle();
-                meta.parse_formats(&stop);
-            });
-        let read = read(&meta, data, path, options, info, sink);
-        stop.store(true, Ordering::Relaxed);
-        read
-    })
+    meta.parsing_formats_when_idle(|| read(&meta, data, path, options, info, sink))
 }
 
 /// [`parse`] once the metadata is read.
