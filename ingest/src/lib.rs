@@ -172,7 +172,8 @@ pub fn ingest_to_parquet(path: &Path, out: &Path, options: &Options) -> Result<R
         .with_path(path));
     }
     drop(input);
-    let mut writer = parquet::EventsWriter::create(out)?;
+    let size = std::fs::metadata(path).map_or(0, |m| m.len());
+    let mut writer = parquet::EventsWriter::create_for(out, size)?;
     let summary = read_trace(path, options, &[], &mut writer)?;
     writer.finish(&summary.info)?;
     Ok(summary)

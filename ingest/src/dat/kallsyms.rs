@@ -15,8 +15,10 @@
 //!   matches. With aliases the probe order of the binary search decides which
 //!   name is returned, so the search below replays glibc's exactly.
 
+use std::sync::mpsc::Receiver;
 use std::sync::{Mutex, OnceLock};
-use std::thread::JoinHandle;
+
+use super::cursor::{DatResult, Fault};
 
 /// Symbol index meaning "not resolved".
 pub(crate) const NO_SYM: u32 = u32::MAX;
@@ -28,17 +30,20 @@ struct Sym {
     module: Option<(u32, u32)>,
 }
 
-/// A kallsyms table, parsed now or on a thread of its own
-/// ([`Kallsyms::parse_in_background`]); its first use waits for that.
+/// A kallsyms table, parsed now or elsewhere while the trace is read
+/// ([`Kallsyms::coming`]); its first use waits for it.
 #[derive(Debug, Default)]
 pub(crate) struct Kallsyms {
     table: OnceLock<Table>,
-    parsing: Mutex<Option<JoinHandle<Table>>>,
+    /// Whatever reads the section: the table, or why there is none.
+    coming: Mutex<Option<Receiver<DatResult<Table>>>>,
+    /// Why the table could not be made (it is then empty).
+    failure: OnceLock<Fault>,
 }
 
 /// The parsed symbols.
 #[derive(Debug, Default)]
-struct Table {
+pub(crate) struct Table {
     syms: Vec<Sym>,
     text: String,
     /// Lines that were read (for diagnostics).
@@ -237,32 +242,40 @@ impl Kallsyms {
     fn ready(table: Table) -> Kallsyms {
         Kallsyms {
             table: OnceLock::from(table),
-            parsing: Mutex::new(None),
+            ..Kallsyms::default()
         }
+    }
+
+    /// The table that `reading` will send (or why there is none), made
+    /// elsewhere while the trace is read; its first use waits for it.
+    pub fn coming(reading: Receiver<DatResult<Table>>) -> Kallsyms {
+        Kallsyms {
+            coming: Mutex::new(Some(reading)),
+            ..Kallsyms::default()
+        }
+    }
+
+    /// Parse the kallsyms text at `range` of `buf`, keeping `buf` instead of
+    /// copying the text out of it (the bytes before the range become empty
+    /// lines, those after it are dropped), for [`Kallsyms::coming`].
+    pub fn parse_now(buf: Vec<u8>, range: std::ops::Range<usize>) -> Table {
+        Table::parse_in(buf, range)
+    }
+
+    /// Parse kallsyms text on this thread, for [`Kallsyms::coming`].
+    pub fn parse_slice_now(text: &[u8]) -> Table {
+        Table::parse(text)
+    }
+
+    /// Why the table could not be made, once it is known (waits for it).
+    pub fn failure(&self) -> Option<&Fault> {
+        self.table();
+        self.failure.get()
     }
 
     /// Parse kallsyms text.
     pub fn parse(text: &[u8]) -> Kallsyms {
         Kallsyms::ready(Table::parse(text))
-    }
-
-    /// Parse the kallsyms text at `range` of `buf`, keeping `buf` instead of
-    /// copying the text out of it (the bytes before the range become empty
-    /// lines, those after it are dropped), on a thread of its own: reading the trace
-    /// goes on meanwhile, and the first use of the table waits for it.
-    /// Parsing cannot fail, so nothing is lost by not waiting.
-    pub fn parse_in_background(buf: Vec<u8>, range: std::ops::Range<usize>) -> Kallsyms {
-        let thread = std::thread::Builder::new()
-            .name("hap-kallsyms".into())
-            .spawn(move || Table::parse_in(buf, range));
-        match thread {
-            Ok(thread) => Kallsyms {
-                table: OnceLock::new(),
-                parsing: Mutex::new(Some(thread)),
-            },
-            // No thread to be had: the bytes went with the closure.
-            Err(_) => Kallsyms::default(),
-        }
     }
 
     #[inline]
@@ -276,11 +289,22 @@ impl Kallsyms {
     #[cold]
     fn wait(&self) -> &Table {
         self.table.get_or_init(|| {
-            let thread = self.parsing.lock().map(|mut p| p.take());
-            match thread {
-                Ok(Some(thread)) => thread
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            let coming = self.coming.lock().map(|mut p| p.take());
+            match coming {
+                Ok(Some(rx)) => match rx.recv() {
+                    Ok(Ok(table)) => table,
+                    Ok(Err(fault)) => {
+                        let _ = self.failure.set(fault);
+                        Table::default()
+                    }
+                    // The reader stopped without a word (it cannot panic).
+                    Err(_) => {
+                        let _ = self
+                            .failure
+                            .set(Fault::invalid(0, "kallsyms (reader stopped)"));
+                        Table::default()
+                    }
+                },
                 _ => Table::default(),
             }
         })
@@ -509,7 +533,11 @@ mod tests {
         let mut buf = b"size".to_vec();
         buf.extend_from_slice(text.as_bytes());
         buf.extend_from_slice(b"trailing section bytes");
-        let bg = Kallsyms::parse_in_background(buf, 4..4 + text.len());
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let len = text.len();
+        std::thread::spawn(move || tx.send(Ok(Kallsyms::parse_now(buf, 4..4 + len))));
+        let bg = Kallsyms::coming(rx);
+        assert!(bg.failure().is_none());
         assert_eq!(bg.len(), ks.len());
         assert_eq!(bg.table().syms.len(), want.len());
         for i in [0, 1, 20_000, ks.len() as u32 - 1] {
@@ -521,6 +549,18 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_table_that_could_not_be_read_is_empty_and_says_why() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        tx.send(Err(Fault::invalid(1234, "kallsyms (bad)")))
+            .unwrap();
+        let ks = Kallsyms::coming(rx);
+        assert_eq!(ks.lookup(0xffff_ffff_8100_0000), NO_SYM);
+        assert_eq!(ks.len(), 0);
+        let f = ks.failure().expect("the fault");
+        assert_eq!((f.offset, f.what.as_str()), (1234, "kallsyms (bad)"));
+    }
 
     const TEXT: &[u8] = b"0000000000000000 A fixed_percpu_data\n\
 ffffffff81000000 T _stext\n\

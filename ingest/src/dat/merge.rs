@@ -30,7 +30,7 @@ use crate::event::EventSink;
 /// Records per batch (about 360 KiB).
 const BATCH: usize = 4096;
 /// Rows per block handed to a sink that takes blocks.
-const BLOCK_ROWS: usize = 8 << 10;
+const BLOCK_ROWS: usize = 2 << 10;
 /// Batches in flight per CPU.
 const DEPTH: usize = 2;
 
@@ -53,16 +53,30 @@ enum Msg {
 
 enum Source<'a> {
     Local(Box<CpuStream<'a>>),
-    Remote(Receiver<Msg>),
+    /// A decoder thread's batches, and the way back for the spent ones.
+    Remote(Receiver<Msg>, SyncSender<Batch>),
 }
 
 impl Source<'_> {
     fn next(&mut self) -> Msg {
         match self {
             Source::Local(s) => pull(s),
-            Source::Remote(rx) => rx.recv().unwrap_or_else(|_| {
+            Source::Remote(rx, _) => rx.recv().unwrap_or_else(|_| {
                 Msg::Fail(Fault::invalid(0, "CPU data (decoder thread stopped)"))
             }),
+        }
+    }
+}
+
+impl Source<'_> {
+    /// Give back a batch whose records are all delivered.
+    fn recycle(&mut self, batch: Batch) {
+        match self {
+            Source::Local(s) => s.recycle(batch),
+            // A full way back or a stopped decoder: the batch is freed.
+            Source::Remote(_, back) => {
+                let _ = back.try_send(batch);
+            }
         }
     }
 }
@@ -75,8 +89,11 @@ fn pull(s: &mut CpuStream<'_>) -> Msg {
     }
 }
 
-fn worker(mut s: CpuStream<'_>, tx: SyncSender<Msg>) {
+fn worker(mut s: CpuStream<'_>, tx: SyncSender<Msg>, back: Receiver<Batch>) {
     loop {
+        while let Ok(b) = back.try_recv() {
+            s.recycle(b);
+        }
         let m = pull(&mut s);
         let last = !matches!(m, Msg::Batch(_));
         if tx.send(m).is_err() || last {
@@ -117,8 +134,14 @@ pub(crate) fn run(
                 continue;
             }
             let (tx, rx) = sync_channel(DEPTH);
-            scope.spawn(move || worker(s, tx));
-            sources.push(Source::Remote(rx));
+            let (back_tx, back) = sync_channel(DEPTH + 2);
+            let spawned = std::thread::Builder::new()
+                .name("hap-decode".into())
+                .spawn_scoped(scope, move || worker(s, tx, back));
+            if let Err(e) = spawned {
+                return Err(Error::io(path, e));
+            }
+            sources.push(Source::Remote(rx, back_tx));
         }
         // Dropping the receivers (on return, also on error) stops the workers.
         merge(names, cpus, sources, path, sink)
@@ -271,7 +294,9 @@ fn merge(
         match head.batch.recs.get(end) {
             Some(r) => heap.push(Reverse((r.ts as u64, key, i))),
             None => {
-                heads[i] = None;
+                if let Some(spent) = heads[i].take() {
+                    sources[i].recycle(spent.batch);
+                }
                 fill(i, &cpus, &mut sources, &mut heads, &mut heap, &mut out)
                     .map_err(|f| f.into_error(path))?;
             }

@@ -25,7 +25,7 @@ use super::cmdlines::Cmdlines;
 use super::cursor::{Cursor, DatResult, Fault};
 use super::format::{EventFormat, Field, FieldKind, LazyFormat};
 use super::header::{parse_file_header, read_header_info, FileHeader, PageLayout};
-use super::kallsyms::Kallsyms;
+use super::kallsyms::{self, Kallsyms};
 use super::options::{read_v6_options, read_v7_options, CpuData, FileOptions, Tsc2Nsec, MAX_CPUS};
 use super::printfmt::{PrintFmt, Printk};
 use super::sections::{id, section_body, Compression, Decompressor};
@@ -215,16 +215,15 @@ fn read_kallsyms(c: &mut Cursor<'_>, p: &mut Parts) -> DatResult<()> {
     Ok(())
 }
 
-/// The kallsyms of the v7 section at `offset`, decompressed with a
-/// decompressor of its own; a decompressed body is parsed where it lies,
-/// on a thread of its own (parsing cannot fail: its errors, if any, are
-/// all found by now).
-fn kallsyms_section(
+/// The kallsyms section at `offset`: read (decompressed with a
+/// decompressor of its own) and parsed on the calling thread, for
+/// [`Kallsyms::coming`].
+fn kallsyms_table(
     data: &[u8],
     offset: u64,
     big: bool,
     compression: Option<Compression>,
-) -> DatResult<Kallsyms> {
+) -> DatResult<kallsyms::Table> {
     let mut dec = compression.map(Decompressor::new);
     let (body, base) = section_body(data, offset, id::KALLSYMS, big, dec.as_mut())?;
     let mut c = Cursor::new(&body, base, big);
@@ -232,8 +231,8 @@ fn kallsyms_section(
     let start = (c.offset() - base) as usize;
     let end = start + c.bytes(u64::from(size), "kallsyms")?.len();
     Ok(match body {
-        Cow::Owned(bytes) => Kallsyms::parse_in_background(bytes, start..end),
-        Cow::Borrowed(bytes) => Kallsyms::parse(&bytes[start..end]),
+        Cow::Owned(bytes) => Kallsyms::parse_now(bytes, start..end),
+        Cow::Borrowed(bytes) => Kallsyms::parse_slice_now(&bytes[start..end]),
     })
 }
 
@@ -318,7 +317,10 @@ fn read_section(
 
 impl Meta {
     /// Read all metadata of the file in `data`.
-    pub fn load(data: &[u8]) -> DatResult<Meta> {
+    pub fn load<'scope, 'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        data: &'env [u8],
+    ) -> DatResult<Meta> {
         let header = parse_file_header(data)?;
         let big = header.big_endian;
         let mut parts = Parts::default();
@@ -367,45 +369,55 @@ impl Meta {
             // trace-cmd handles the sections last-named first, so the
             // kallsyms section it keeps is the first one named. That one
             // (~7 MB of text, the largest part of the metadata) is
-            // decompressed and parsed on a thread of its own while the
-            // other sections are read, before and after its turn; its
-            // error, if any, still comes in its turn: before the errors of
-            // the sections handled after it.
+            // decompressed and parsed on a thread of its own (in `scope`)
+            // while the other sections are read and then while the events
+            // are: waiting for it here held the decoding back by 7 ms
+            // (docs/performance.md). Its error, if any, still comes in its
+            // turn when a section handled after it fails; otherwise it comes
+            // with the first use of the table, which the reader reports
+            // before its own result ([`Kallsyms::failure`]).
             let kept = opts
                 .sections
                 .iter()
                 .find(|s| s.0 == id::KALLSYMS)
                 .map(|s| s.1);
-            std::thread::scope(|scope| -> DatResult<()> {
-                let compression = header.compression;
-                let mut pending = kept
-                    .map(|off| scope.spawn(move || kallsyms_section(data, off, big, compression)));
-                let mut due = None;
-                let mut take = |due: Option<u64>| -> DatResult<Option<Kallsyms>> {
-                    let (Some(off), Some(thread)) = (due, pending.take()) else {
-                        return Ok(None);
-                    };
-                    // (The thread cannot panic: parsing has none.)
-                    match thread.join() {
-                        Ok(ks) => ks.map(Some),
-                        Err(_) => kallsyms_section(data, off, big, compression).map(Some),
-                    }
-                };
-                for &(sid, off) in opts.sections.iter().rev() {
-                    if sid == id::KALLSYMS && Some(off) == kept && due.is_none() {
-                        due = Some(off);
-                        continue;
-                    }
-                    if let Err(e) = read_section(data, sid, off, big, dec.as_mut(), &mut parts) {
-                        take(due)?;
-                        return Err(e);
+            let compression = header.compression;
+            let mut pending = kept.map(|off| {
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                let spawned = std::thread::Builder::new()
+                    .name("hap-kallsyms".into())
+                    .spawn_scoped(scope, move || {
+                        let _ = tx.send(kallsyms_table(data, off, big, compression));
+                    });
+                match spawned {
+                    Ok(_) => Kallsyms::coming(rx),
+                    // No thread to be had: read it here.
+                    Err(_) => {
+                        let table = kallsyms_table(data, off, big, compression);
+                        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                        let _ = tx.send(table);
+                        Kallsyms::coming(rx)
                     }
                 }
-                if let Some(ks) = take(due)? {
-                    parts.kallsyms = ks;
+            });
+            let mut due = false;
+            for &(sid, off) in opts.sections.iter().rev() {
+                if sid == id::KALLSYMS && Some(off) == kept && !due {
+                    due = true;
+                    continue;
                 }
-                Ok(())
-            })?;
+                if let Err(e) = read_section(data, sid, off, big, dec.as_mut(), &mut parts) {
+                    if let (true, Some(ks)) = (due, &pending) {
+                        if let Some(f) = ks.failure() {
+                            return Err(f.clone());
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+            if let Some(ks) = pending.take() {
+                parts.kallsyms = ks;
+            }
             let top = opts
                 .buffers
                 .iter()

@@ -468,8 +468,17 @@ pub fn parse(
     info: &mut TraceInfo,
     sink: &mut dyn EventSink,
 ) -> Result<DatStats, Error> {
-    let meta = Meta::load(data).map_err(|f| f.into_error(path))?;
-    meta.parsing_formats_when_idle(|| read(&meta, data, path, options, info, sink))
+    std::thread::scope(|scope| {
+        let meta = Meta::load(scope, data).map_err(|f| f.into_error(path))?;
+        let read = meta.parsing_formats_when_idle(|| read(&meta, data, path, options, info, sink));
+        // A kallsyms section that could not be read is the error, whatever
+        // came after it: before its reading went on beside the events', it
+        // stopped the reading before the first event.
+        match meta.kallsyms.failure() {
+            Some(f) => Err(f.clone().into_error(path)),
+            None => read,
+        }
+    })
 }
 
 /// [`parse`] once the metadata is read.

@@ -113,7 +113,12 @@ pub(crate) struct CpuStream<'a> {
     pub progress: Progress,
     /// Symbol and comm lookups of this CPU's records.
     syms: Lookups,
+    /// Batches the consumer is done with, to be refilled.
+    spares: Vec<Batch>,
 }
+
+/// Batches kept for refilling, at most (more than are ever in flight).
+const SPARES: usize = 4;
 
 /// Lookups a CPU's decoder remembers.
 #[derive(Debug)]
@@ -148,6 +153,20 @@ impl<'a> CpuStream<'a> {
                 syms: Some(SymCache::default()),
                 last_comm: (0, NONE32),
             },
+            spares: Vec::new(),
+        }
+    }
+
+    /// Take back a batch the consumer is done with: the next one is
+    /// decoded into its memory, still in cache and already faulted in,
+    /// instead of a fresh allocation (each CPU fills hundreds of them).
+    pub fn recycle(&mut self, mut batch: Batch) {
+        if self.spares.len() < SPARES {
+            batch.recs.clear();
+            batch.text.clear();
+            batch.missed.clear();
+            batch.may_hold = 0;
+            self.spares.push(batch);
         }
     }
 
@@ -192,10 +211,10 @@ impl<'a> CpuStream<'a> {
         }
         // Room for the last page's records too (at least 8 bytes each):
         // growing the vector copied every batch several times.
-        let mut batch = Batch {
-            recs: Vec::with_capacity(want + self.page_size / 8),
-            ..Batch::default()
-        };
+        let mut batch = self.spares.pop().unwrap_or_default();
+        batch
+            .recs
+            .reserve(want + self.page_size / 8 - batch.recs.len());
         match self.fill(&mut batch, want) {
             Ok(()) => {}
             Err(f) if batch.recs.is_empty() => {

@@ -15,8 +15,9 @@ use std::thread::JoinHandle;
 use polars::prelude::{polars_err, PolarsResult};
 use polars_parquet::write::KeyValue;
 
-use super::batch::Batch;
+use super::batch::{AddrSymbols, Batch};
 use super::file::FileWriter;
+use super::spare::Spares;
 
 enum Job {
     RowGroup(Box<Batch>),
@@ -30,13 +31,16 @@ fn run<W: Write>(
     level: i32,
     mut written: impl FnMut(),
 ) -> PolarsResult<u64> {
+    let mut known = AddrSymbols::default();
     for job in jobs {
         match job {
             Job::RowGroup(mut batch) => {
                 let rows = batch.len() as u64;
-                let chunks = batch.encode(level)?;
-                // The reading thread may have stopped; then nothing is reused.
-                let _ = done.send(batch);
+                let chunks = batch.encode(level, &mut known)?;
+                // Not wanted back (the last row group, whose predecessor's
+                // builder is still waiting to be taken) or the reading
+                // thread has stopped: then the builder is freed.
+                let _ = done.try_send(batch);
                 writer.write_row_group(rows, chunks)?;
                 written();
             }
@@ -74,14 +78,18 @@ pub(super) struct Background {
     done: Receiver<Box<Batch>>,
     thread: Option<JoinHandle<PolarsResult<u64>>>,
     in_flight: bool,
+    /// Where builders come from before the first one comes back.
+    spares: Spares,
 }
 
 impl Background {
-    /// Start the thread, which calls `written` after each row group.
+    /// Start the thread, which calls `written` after each row group;
+    /// builders are taken from `spares` until they come back.
     pub(super) fn start<W: Write + Send + 'static>(
         writer: FileWriter<W>,
         level: i32,
         written: impl FnMut() + Send + 'static,
+        spares: Spares,
     ) -> std::io::Result<Background> {
         let (jobs, job_rx) = sync_channel(1);
         let (done_tx, done) = sync_channel(1);
@@ -93,6 +101,7 @@ impl Background {
             done,
             thread: Some(thread),
             in_flight: false,
+            spares,
         })
     }
 
@@ -106,19 +115,29 @@ impl Background {
         stopped(self.thread.take(), "writer")
     }
 
+    /// A builder for the first row group.
+    pub(super) fn first_batch(&self) -> Box<Batch> {
+        self.spares.take()
+    }
+
     /// Hand over a row group. Returns the previous row group's builder,
-    /// once encoded, emptied for reuse (a new one the first time); waits for
+    /// once encoded, emptied for reuse (a spare the first time); waits for
     /// that encoding to finish.
     pub(super) fn write(&mut self, batch: Box<Batch>) -> PolarsResult<Box<Batch>> {
         let mut previous = if self.in_flight {
             self.done.recv().map_err(|_| self.failure())?
         } else {
-            Batch::with_capacity(batch.len())
+            self.spares.take()
         };
         previous.clear();
         self.send(Job::RowGroup(batch))?;
         self.in_flight = true;
         Ok(previous)
+    }
+
+    /// Hand over the last row group (no builder is wanted back).
+    pub(super) fn write_last(&mut self, batch: Box<Batch>) -> PolarsResult<()> {
+        self.send(Job::RowGroup(batch))
     }
 
     fn send(&mut self, job: Job) -> PolarsResult<()> {
@@ -180,7 +199,7 @@ mod tests {
             data_page_size: None,
         };
         let writer = FileWriter::new(Full { room }, parquet, &options).unwrap();
-        Background::start(writer, 3, || {}).unwrap()
+        Background::start(writer, 3, || {}, Spares::start(1_000, 2)).unwrap()
     }
 
     /// `n` events whose timestamps do not compress well.

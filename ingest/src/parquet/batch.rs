@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 use std::ops::Range;
+use std::sync::Arc;
 
 use polars::prelude::PolarsResult;
 
@@ -15,7 +16,7 @@ use super::column::NULL_KEY;
 use super::column::{IntColumn, PlainColumn, StrColumn, TextColumn, Validity};
 use super::encode::{encode_column, IntKind, Scratch, Values};
 use super::file::Chunk;
-use crate::block::{field, EventBlock, NONE32, NONE64};
+use crate::block::{field, BlockNames, EventBlock, NONE32, NONE64};
 use crate::event::Event;
 #[cfg(test)]
 use crate::event::NO_ID;
@@ -58,6 +59,30 @@ struct Unnamed {
     parent_ip: usize,
 }
 
+/// The symbol of each address resolved so far, for the row groups of one
+/// file: each row group resolves its distinct addresses again (its
+/// dictionaries start empty), and most are the same ones; the kallsyms
+/// search behind a miss costs a dozen cache misses.
+#[derive(Default)]
+pub(super) struct AddrSymbols {
+    /// The names the symbols are of.
+    names: Option<Arc<dyn BlockNames>>,
+    syms: rustc_hash::FxHashMap<u64, u32>,
+}
+
+impl AddrSymbols {
+    fn symbol_at(&mut self, names: &Arc<dyn BlockNames>, addr: u64) -> u32 {
+        if !self.names.as_ref().is_some_and(|n| Arc::ptr_eq(n, names)) {
+            self.syms.clear();
+            self.names = Some(names.clone());
+        }
+        *self
+            .syms
+            .entry(addr)
+            .or_insert_with(|| names.symbol_at(addr))
+    }
+}
+
 /// One row group of events, column by column.
 #[derive(Debug, Default)]
 pub(super) struct Batch {
@@ -79,7 +104,7 @@ pub(super) struct Batch {
     parent_ip_names: Vec<u32>,
     /// Names of the rows pushed as blocks since `unnamed` (none: every row
     /// has its names).
-    names: Option<std::sync::Arc<dyn crate::block::BlockNames>>,
+    names: Option<Arc<dyn BlockNames>>,
     unnamed: Unnamed,
     /// The interrupt flags, one byte per row (bit `i` for the `i`-th flag
     /// column), split when encoded.
@@ -98,7 +123,7 @@ const COLUMNS: usize = 21;
 impl Batch {
     pub(super) fn push(&mut self, e: &Event<'_>) {
         if self.names.is_some() {
-            self.settle_names();
+            self.settle_names(&mut AddrSymbols::default());
         }
         let ids = &e.ids;
         self.ts.push(e.ts_ns);
@@ -190,20 +215,20 @@ impl Batch {
     /// out in first-seen order too), then every row takes the names of its
     /// address's key. Done on the writing thread, off the builder's, and
     /// late enough that the trace's symbol table is parsed by then.
-    pub(super) fn settle_names(&mut self) {
-        let Some(names) = self.names.take() else {
+    pub(super) fn settle_names(&mut self, known: &mut AddrSymbols) {
+        let Some(shared) = self.names.take() else {
             return;
         };
-        let names = &*names;
+        let names = &*shared;
         for &addr in &self.ip.dict[self.ip_names.len()..] {
-            let sym = names.symbol_at(addr);
+            let sym = known.symbol_at(&shared, addr);
             let f = self.function.key_by_id(sym, |i| names.symbol(i));
             let m = self.module.key_by_id(sym, |i| names.module(i));
             self.ip_names
                 .push((f.unwrap_or(NULL_KEY), m.unwrap_or(NULL_KEY)));
         }
         for &addr in &self.parent_ip.dict[self.parent_ip_names.len()..] {
-            let sym = names.symbol_at(addr);
+            let sym = known.symbol_at(&shared, addr);
             let p = self.parent.key_by_id(sym, |i| names.symbol(i));
             self.parent_ip_names.push(p.unwrap_or(NULL_KEY));
         }
@@ -250,7 +275,13 @@ impl Batch {
         ] {
             c.keys.reserve(n);
         }
-        for c in [&mut b.comm, &mut b.event, &mut b.function, &mut b.parent] {
+        for c in [
+            &mut b.comm,
+            &mut b.event,
+            &mut b.function,
+            &mut b.parent,
+            &mut b.module,
+        ] {
             c.keys.reserve(n);
         }
         b.flags.values.reserve(n);
@@ -259,6 +290,45 @@ impl Batch {
 
     pub(super) fn len(&self) -> usize {
         self.ts.len()
+    }
+
+    /// Rows the builder holds without growing.
+    #[cfg(test)]
+    pub(super) fn capacity(&self) -> usize {
+        self.ts.capacity()
+    }
+
+    /// Fault in every page of the row-per-row vectors' reserved room by
+    /// writing a byte of each (the room's contents are not values until
+    /// rows are pushed), so that filling them takes no page faults.
+    pub(super) fn touch_pages(&mut self) {
+        fn touch<T: Copy + Default>(v: &mut Vec<T>) {
+            let stride = (4096 / std::mem::size_of::<T>()).max(1);
+            for slot in v.spare_capacity_mut().iter_mut().step_by(stride) {
+                slot.write(T::default());
+            }
+            std::hint::black_box(v);
+        }
+        touch(&mut self.ts);
+        for c in [
+            &mut self.cpu,
+            &mut self.pid,
+            &mut self.ip,
+            &mut self.parent_ip,
+            &mut self.preempt,
+        ] {
+            touch(&mut c.keys);
+        }
+        for c in [
+            &mut self.comm,
+            &mut self.event,
+            &mut self.function,
+            &mut self.parent,
+            &mut self.module,
+        ] {
+            touch(&mut c.keys);
+        }
+        touch(&mut self.flags.values);
     }
 
     /// Empty every column, keeping their memory.
@@ -358,10 +428,14 @@ impl Batch {
 
     /// Encode the row group, one column chunk per column of the schema, in
     /// its order, compressed with zstd at `level`.
-    pub(super) fn encode(&mut self, level: i32) -> PolarsResult<Vec<Chunk>> {
+    pub(super) fn encode(
+        &mut self,
+        level: i32,
+        known: &mut AddrSymbols,
+    ) -> PolarsResult<Vec<Chunk>> {
         use rayon::prelude::*;
 
-        self.settle_names();
+        self.settle_names(known);
         let this = &*self;
         // `ts_ns` has no nulls: its validity is its length.
         let all = Validity::all_valid(self.ts.len());

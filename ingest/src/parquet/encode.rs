@@ -187,7 +187,9 @@ fn delta_binary_packed(out: &mut Vec<u8>, values: &[i64]) {
 }
 
 /// Append `values` bit-packed at `width` (at most 64) bits each, LSB
-/// first; a multiple of 8 values fills whole bytes.
+/// first; a multiple of 8 values fills whole bytes. The bits go out eight
+/// bytes at a time (a byte at a time, this was the longest part of
+/// encoding the timestamps).
 fn pack(out: &mut Vec<u8>, values: impl IntoIterator<Item = u64>, width: u8) {
     let width = u32::from(width);
     let mut acc: u128 = 0;
@@ -195,12 +197,13 @@ fn pack(out: &mut Vec<u8>, values: impl IntoIterator<Item = u64>, width: u8) {
     for v in values {
         acc |= u128::from(v) << bits;
         bits += width;
-        while bits >= 8 {
-            out.push(acc as u8);
-            acc >>= 8;
-            bits -= 8;
+        if bits >= 64 {
+            out.extend_from_slice(&(acc as u64).to_le_bytes());
+            acc >>= 64;
+            bits -= 64;
         }
     }
+    out.extend_from_slice(&(acc as u64).to_le_bytes()[..bits.div_ceil(8) as usize]);
 }
 
 /// Append the definition levels of `validity` (max level 1) with their

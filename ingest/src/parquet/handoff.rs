@@ -168,14 +168,14 @@ pub(super) struct Handoff {
 
 impl Handoff {
     /// Start the builder thread, which builds row groups and gives them to
-    /// `writer`.
-    pub(super) fn start(writer: Background) -> std::io::Result<Handoff> {
+    /// `writer`, the first one on from `batch` if given.
+    pub(super) fn start(writer: Background, batch: Option<Box<Batch>>) -> std::io::Result<Handoff> {
         let (tx, rx) = sync_channel(DEPTH);
         let (back_tx, back) = sync_channel(DEPTH + 1);
         let (blocks_tx, blocks_back) = sync_channel(DEPTH + 1);
         let builder = std::thread::Builder::new()
             .name("hap-columns".into())
-            .spawn(move || build(rx, (back_tx, blocks_tx), writer))?;
+            .spawn(move || build(rx, (back_tx, blocks_tx), writer, batch))?;
         Ok(Handoff {
             chunk: Chunk::default(),
             ids: Default::default(),
@@ -314,10 +314,15 @@ fn build(
     rx: Receiver<Msg>,
     (back, blocks_back): (SyncSender<Chunk>, SyncSender<EventBlock>),
     mut writer: Background,
+    batch: Option<Box<Batch>>,
 ) -> PolarsResult<u64> {
     let mut names: [Vec<Box<str>>; 5] = Default::default();
-    let mut batch = Batch::with_capacity(BATCH_ROWS);
-    for msg in rx {
+    // Taken when the first rows come, to give the spare time to be made.
+    let Ok(first) = rx.recv() else {
+        return Err(polars_err!(ComputeError: "events writer stopped before the footer"));
+    };
+    let mut batch = batch.unwrap_or_else(|| writer.first_batch());
+    for msg in std::iter::once(first).chain(rx) {
         let mut chunk = match msg {
             Msg::Rows(chunk) => chunk,
             Msg::Block(mut block) => {
@@ -337,7 +342,7 @@ fn build(
             }
             Msg::Finish(key_value) => {
                 if batch.len() > 0 {
-                    writer.write(batch)?;
+                    writer.write_last(batch)?;
                 }
                 return writer.finish(key_value);
             }
