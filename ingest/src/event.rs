@@ -259,6 +259,13 @@ pub trait EventSink {
         block.clear();
         Ok(block)
     }
+
+    /// No more events come (the reader may still have work before it
+    /// returns, such as waiting for the input's digest): a sink that
+    /// buffers may start on what it holds. The default does nothing.
+    fn end_of_events(&mut self) -> Result<(), crate::Error> {
+        Ok(())
+    }
 }
 
 impl<F: FnMut(&Event<'_>) -> Result<(), crate::Error>> EventSink for F {

@@ -227,6 +227,12 @@ impl Out<'_> {
         }
     }
 
+    fn sink(&mut self) -> &mut dyn EventSink {
+        match self {
+            Out::Events { sink, .. } | Out::Blocks { sink, .. } => &mut **sink,
+        }
+    }
+
     /// Hand over a partly filled block.
     fn flush(&mut self) -> Result<(), Error> {
         match self {
@@ -303,6 +309,7 @@ fn merge(
         }
     }
     to.flush().map_err(|e| e.with_path(path))?;
+    to.sink().end_of_events().map_err(|e| e.with_path(path))?;
     out.cpus.sort_by_key(|c| c.0);
     for (_, s) in &out.cpus {
         for (all, n) in out.kinds.iter_mut().zip(s.kinds) {

@@ -192,6 +192,12 @@ impl EventSink for EventsWriter {
         true
     }
 
+    fn end_of_events(&mut self) -> Result<(), Error> {
+        self.stage
+            .end_of_events()
+            .map_err(|e| Error::parquet(&self.path, e))
+    }
+
     fn block(&mut self, block: EventBlock) -> Result<EventBlock, Error> {
         let n = block.rows.len() as u64;
         let next = self

@@ -32,6 +32,8 @@ pub(super) enum Stage {
     },
     /// Events sent to a builder thread.
     Threaded(Box<Handoff>),
+    /// Every row handed to the writer.
+    Written(Background),
     /// Between two of the above (only while changing over).
     Gone,
 }
@@ -54,15 +56,13 @@ impl Stage {
 
     /// Take a block of events; returns an empty one to fill next.
     pub(super) fn block(&mut self, mut block: EventBlock) -> PolarsResult<EventBlock> {
-        if let Stage::Idle(_) = self {
-            let Stage::Idle(writer) = std::mem::replace(self, Stage::Gone) else {
-                unreachable!()
-            };
-            *self = Stage::Direct {
+        *self = match std::mem::replace(self, Stage::Gone) {
+            Stage::Idle(writer) | Stage::Written(writer) => Stage::Direct {
                 batch: writer.first_batch(),
                 writer,
-            };
-        }
+            },
+            other => other,
+        };
         match self {
             Stage::Direct { batch, writer } => {
                 let n = block.rows.len();
@@ -84,10 +84,25 @@ impl Stage {
         }
     }
 
+    /// No more rows come: blocks built here go to be encoded now, not when
+    /// the file is finished (which waits for the reader's last work).
+    pub(super) fn end_of_events(&mut self) -> PolarsResult<()> {
+        *self = match std::mem::replace(self, Stage::Gone) {
+            Stage::Direct { batch, mut writer } => {
+                if batch.len() > 0 {
+                    writer.write_last(batch)?;
+                }
+                Stage::Written(writer)
+            }
+            other => other,
+        };
+        Ok(())
+    }
+
     /// Move the building to a builder thread, with the rows so far.
     fn thread(&mut self) -> PolarsResult<()> {
         let (writer, batch) = match std::mem::replace(self, Stage::Gone) {
-            Stage::Idle(writer) => (writer, None),
+            Stage::Idle(writer) | Stage::Written(writer) => (writer, None),
             Stage::Direct { batch, writer } => (writer, Some(batch)),
             other => {
                 *self = other;
@@ -104,7 +119,7 @@ impl Stage {
     /// metadata. Returns the file's size.
     pub(super) fn finish(self, key_value: Vec<KeyValue>) -> PolarsResult<u64> {
         match self {
-            Stage::Idle(writer) => writer.finish(key_value),
+            Stage::Idle(writer) | Stage::Written(writer) => writer.finish(key_value),
             Stage::Direct { batch, mut writer } => {
                 if batch.len() > 0 {
                     writer.write_last(batch)?;
