@@ -31,8 +31,13 @@ use crate::event::EventSink;
 const BATCH: usize = 4096;
 /// Rows per block handed to a sink that takes blocks.
 const BLOCK_ROWS: usize = 2 << 10;
-/// Batches in flight per CPU.
-const DEPTH: usize = 2;
+/// Batches in flight per CPU. A CPU's decoder may run this far ahead of
+/// the merge: where one CPU's records dominate a stretch of the trace the
+/// merge waits on that CPU's decoder alone, and the other decoder, with
+/// room to go on, keeps the second core busy meanwhile (2 batches: 4 %
+/// slower; 16 or more: slower again, the batches falling out of cache;
+/// docs/performance.md).
+pub(crate) const DEPTH: usize = 8;
 
 /// What the merge produced.
 #[derive(Clone, Debug, Default)]

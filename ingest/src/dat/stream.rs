@@ -118,7 +118,7 @@ pub(crate) struct CpuStream<'a> {
 }
 
 /// Batches kept for refilling, at most (more than are ever in flight).
-const SPARES: usize = 4;
+const SPARES: usize = super::merge::DEPTH + 2;
 
 /// Lookups a CPU's decoder remembers.
 #[derive(Debug)]
