@@ -118,7 +118,30 @@ pub struct EventBlock {
     pub may_hold: u8,
 }
 
+/// Rows of a block, or of a reader's own buffer, with what they refer to.
+#[derive(Clone, Copy, Debug)]
+pub struct Rows<'a> {
+    /// The events.
+    pub rows: &'a [BlockRow],
+    /// Printed bodies ([`BlockRow::info`]).
+    pub text: &'a str,
+    /// Names of the ids.
+    pub names: &'a Arc<dyn BlockNames>,
+    /// As [`EventBlock::may_hold`].
+    pub may_hold: u8,
+}
+
 impl EventBlock {
+    /// Rows `range` of the block.
+    pub fn rows(&self, range: std::ops::Range<usize>) -> Rows<'_> {
+        Rows {
+            rows: &self.rows[range],
+            text: &self.text,
+            names: &self.names,
+            may_hold: self.may_hold,
+        }
+    }
+
     /// An empty block with room for `rows` rows.
     pub fn with_capacity(names: Arc<dyn BlockNames>, rows: usize) -> EventBlock {
         EventBlock {

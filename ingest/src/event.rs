@@ -260,6 +260,14 @@ pub trait EventSink {
         Ok(block)
     }
 
+    /// Take rows straight from the reader's own buffer, in file order after
+    /// every block handed over so far, instead of copied into a block:
+    /// true if taken, false (the default) if they must come in a block.
+    fn run(&mut self, rows: crate::block::Rows<'_>) -> Result<bool, crate::Error> {
+        let _ = rows;
+        Ok(false)
+    }
+
     /// No more events come (the reader may still have work before it
     /// returns, such as waiting for the input's digest): a sink that
     /// buffers may start on what it holds. The default does nothing.

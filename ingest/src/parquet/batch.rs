@@ -16,7 +16,7 @@ use super::column::NULL_KEY;
 use super::column::{IntColumn, PlainColumn, StrColumn, TextColumn, Validity};
 use super::encode::{encode_column, IntKind, Scratch, Values};
 use super::file::Chunk;
-use crate::block::{field, BlockNames, EventBlock, NONE32, NONE64};
+use crate::block::{field, BlockNames, Rows, NONE32, NONE64};
 use crate::event::Event;
 #[cfg(test)]
 use crate::event::NO_ID;
@@ -153,9 +153,9 @@ impl Batch {
 
     /// Append rows `range` of `block`, column by column. Names that follow
     /// from addresses are left for [`Batch::settle_names`].
-    pub(super) fn push_block(&mut self, block: &EventBlock, range: Range<usize>) {
-        let names = &*block.names;
-        let rows = &block.rows[range];
+    pub(super) fn push_block(&mut self, block: Rows<'_>) {
+        let names = &**block.names;
+        let rows = block.rows;
         let some64 = |v: u64| (v != NONE64).then_some(v);
         let some32 = |v: u32| (v != NONE32).then_some(u64::from(v));
         if self.names.is_none() {
@@ -164,7 +164,7 @@ impl Batch {
                 ip: self.ip.keys.len(),
                 parent_ip: self.parent_ip.keys.len(),
             };
-            self.names = Some(block.names.clone());
+            self.names = Some(Arc::clone(block.names));
         }
         self.ts.extend(rows.iter().map(|r| r.ts));
         self.cpu.extend(rows.iter().map(|r| Some(u64::from(r.cpu))));
@@ -186,7 +186,7 @@ impl Batch {
         let may = |f: u8| block.may_hold & f != 0;
         let n = rows.len();
         match may(field::INFO) {
-            true => self.info.extend(rows.iter().map(|r| r.info(&block.text))),
+            true => self.info.extend(rows.iter().map(|r| r.info(block.text))),
             false => self.info.validity.push_n(false, n),
         }
         match may(field::DEPTH) {

@@ -330,7 +330,7 @@ fn build(
                 let mut at = 0;
                 while at < n {
                     let end = n.min(at + BATCH_ROWS - batch.len());
-                    batch.push_block(&block, at..end);
+                    batch.push_block(block.rows(at..end));
                     if batch.len() >= BATCH_ROWS {
                         batch = writer.write(batch)?;
                     }

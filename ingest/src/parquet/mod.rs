@@ -12,7 +12,7 @@ use polars::prelude::*;
 use polars_parquet::write::{self, KeyValue};
 
 use crate::atomic::AtomicFile;
-use crate::block::EventBlock;
+use crate::block::{EventBlock, Rows};
 use crate::error::{Error, ErrorKind};
 use crate::event::{Event, EventSink, IrqFlags, NameIds, TraceInfo};
 
@@ -196,6 +196,18 @@ impl EventSink for EventsWriter {
         self.stage
             .end_of_events()
             .map_err(|e| Error::parquet(&self.path, e))
+    }
+
+    fn run(&mut self, rows: Rows<'_>) -> Result<bool, Error> {
+        let n = rows.rows.len() as u64;
+        let taken = self
+            .stage
+            .run(rows)
+            .map_err(|e| Error::parquet(&self.path, e))?;
+        if taken {
+            self.rows += n;
+        }
+        Ok(taken)
     }
 
     fn block(&mut self, block: EventBlock) -> Result<EventBlock, Error> {

@@ -18,7 +18,7 @@ use super::background::Background;
 use super::batch::Batch;
 use super::handoff::Handoff;
 use super::BATCH_ROWS;
-use crate::block::EventBlock;
+use crate::block::{EventBlock, Rows};
 use crate::event::Event;
 
 /// The building, decided by the first rows that come.
@@ -56,6 +56,27 @@ impl Stage {
 
     /// Take a block of events; returns an empty one to fill next.
     pub(super) fn block(&mut self, mut block: EventBlock) -> PolarsResult<EventBlock> {
+        if let Stage::Threaded(h) = self {
+            return h.block(block);
+        }
+        self.rows(block.rows(0..block.rows.len()))?;
+        block.clear();
+        Ok(block)
+    }
+
+    /// Take rows straight from the reader's buffer; false (and nothing
+    /// taken) if they must come in a block (the building is on a thread
+    /// of its own).
+    pub(super) fn run(&mut self, rows: Rows<'_>) -> PolarsResult<bool> {
+        if let Stage::Threaded(_) = self {
+            return Ok(false);
+        }
+        self.rows(rows)?;
+        Ok(true)
+    }
+
+    /// Build `rows` here.
+    fn rows(&mut self, rows: Rows<'_>) -> PolarsResult<()> {
         *self = match std::mem::replace(self, Stage::Gone) {
             Stage::Idle(writer) | Stage::Written(writer) => Stage::Direct {
                 batch: writer.first_batch(),
@@ -63,25 +84,24 @@ impl Stage {
             },
             other => other,
         };
-        match self {
-            Stage::Direct { batch, writer } => {
-                let n = block.rows.len();
-                let mut at = 0;
-                while at < n {
-                    let end = n.min(at + BATCH_ROWS - batch.len());
-                    batch.push_block(&block, at..end);
-                    if batch.len() >= BATCH_ROWS {
-                        let full = std::mem::take(batch);
-                        *batch = writer.write(full)?;
-                    }
-                    at = end;
-                }
-                block.clear();
-                Ok(block)
+        let Stage::Direct { batch, writer } = self else {
+            return Err(gone());
+        };
+        let n = rows.rows.len();
+        let mut at = 0;
+        while at < n {
+            let end = n.min(at + BATCH_ROWS - batch.len());
+            batch.push_block(Rows {
+                rows: &rows.rows[at..end],
+                ..rows
+            });
+            if batch.len() >= BATCH_ROWS {
+                let full = std::mem::take(batch);
+                *batch = writer.write(full)?;
             }
-            Stage::Threaded(h) => h.block(block),
-            _ => Err(gone()),
+            at = end;
         }
+        Ok(())
     }
 
     /// No more rows come: blocks built here go to be encoded now, not when
