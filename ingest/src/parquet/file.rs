@@ -155,6 +155,10 @@ impl Chunk {
             };
             header.uncompressed_page_size = page_size(buffer.len())?;
             header.compressed_page_size = page_size(compressed.len())?;
+            // Room for the page and its header (which is well under 256
+            // bytes) at once: growing by doubling copied every chunk's bytes
+            // over again.
+            chunk.bytes.reserve(256 + compressed.len());
             let start = chunk.bytes.len();
             serialize(&mut chunk.bytes, |p| header.write_to_out_protocol(p))?;
             let header_size = (chunk.bytes.len() - start) as i64;
