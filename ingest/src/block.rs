@@ -1,9 +1,11 @@
 //! Events in bulk: runs of compact rows that a reader hands over whole to a
 //! consumer that asks for them ([`crate::EventSink::takes_blocks`]), instead
 //! of one [`Event`] call per event. The Parquet writer builds its columns from
-//! blocks on a thread of its own, column by column; turning each record into
-//! an [`Event`] and back into columns cost the trace.dat reader's merging
-//! thread more than decoding it (docs/performance.md).
+//! them column by column; turning each record into an [`Event`] and back
+//! into columns cost the trace.dat reader's merging thread more than
+//! decoding it (docs/performance.md). Long runs of one CPU's records go over
+//! as [`Rows`] of the decoder's own buffer, without a copy
+//! ([`crate::EventSink::run`]).
 //!
 //! A row holds numbers and name ids; the names behind the ids come from the
 //! block's [`BlockNames`], shared by every block of one read. Blocks carry

@@ -266,26 +266,28 @@ impl Batch {
     pub(super) fn with_capacity(n: usize) -> Box<Batch> {
         let mut b = Box::<Batch>::default();
         b.ts.reserve(n);
-        for c in [
-            &mut b.cpu,
-            &mut b.pid,
-            &mut b.ip,
-            &mut b.parent_ip,
-            &mut b.preempt,
-        ] {
-            c.keys.reserve(n);
-        }
-        for c in [
-            &mut b.comm,
-            &mut b.event,
-            &mut b.function,
-            &mut b.parent,
-            &mut b.module,
-        ] {
-            c.keys.reserve(n);
+        for keys in b.row_keys() {
+            keys.reserve(n);
         }
         b.flags.values.reserve(n);
         b
+    }
+
+    /// The key vectors that get one key per row (the others only one per
+    /// non-null row, and rows without them are the rule).
+    fn row_keys(&mut self) -> [&mut Vec<u32>; 10] {
+        [
+            &mut self.cpu.keys,
+            &mut self.pid.keys,
+            &mut self.ip.keys,
+            &mut self.parent_ip.keys,
+            &mut self.preempt.keys,
+            &mut self.comm.keys,
+            &mut self.event.keys,
+            &mut self.function.keys,
+            &mut self.parent.keys,
+            &mut self.module.keys,
+        ]
     }
 
     pub(super) fn len(&self) -> usize {
@@ -310,23 +312,8 @@ impl Batch {
             std::hint::black_box(v);
         }
         touch(&mut self.ts);
-        for c in [
-            &mut self.cpu,
-            &mut self.pid,
-            &mut self.ip,
-            &mut self.parent_ip,
-            &mut self.preempt,
-        ] {
-            touch(&mut c.keys);
-        }
-        for c in [
-            &mut self.comm,
-            &mut self.event,
-            &mut self.function,
-            &mut self.parent,
-            &mut self.module,
-        ] {
-            touch(&mut c.keys);
+        for keys in self.row_keys() {
+            touch(keys);
         }
         touch(&mut self.flags.values);
     }
