@@ -190,7 +190,8 @@ fn read_head(file: &File, buf: &mut [u8]) -> io::Result<usize> {
 
 /// SHA-256 of a whole file, hex. A regular file is hashed where it lies,
 /// memory-mapped (copying it out a megabyte at a time was a third of the
-/// hashing); anything else is read.
+/// hashing), its pages given back as it goes so that resident memory does
+/// not grow with the file; anything else is read.
 fn sha256_file(path: &Path) -> io::Result<String> {
     let mut file = File::open(path)?;
     let mut hasher = Sha256::new();
@@ -203,7 +204,14 @@ fn sha256_file(path: &Path) -> io::Result<String> {
         false => None,
     };
     match map {
-        Some(map) => hasher.update(&map[..]),
+        Some(map) => {
+            let mut release = crate::dat::release::Releaser::starting_at(0);
+            release.set_mapped(true);
+            for (i, piece) in map.chunks(1 << 20).enumerate() {
+                hasher.update(piece);
+                release.consumed(&map, ((i + 1) << 20).min(map.len()));
+            }
+        }
         None => {
             let mut buf = vec![0u8; 1 << 20];
             loop {

@@ -38,7 +38,7 @@ mod names;
 mod options;
 mod printfmt;
 mod printk;
-mod release;
+pub(crate) mod release;
 mod ring;
 mod sections;
 mod stream;

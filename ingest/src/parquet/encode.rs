@@ -409,8 +409,8 @@ pub(super) fn encode_column(
             let (lo, hi) = v
                 .iter()
                 .fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-            let range = (!v.is_empty())
-                .then(|| (lo.to_le_bytes().to_vec(), hi.to_le_bytes().to_vec()));
+            let range =
+                (!v.is_empty()).then(|| (lo.to_le_bytes().to_vec(), hi.to_le_bytes().to_vec()));
             (Encoding::DELTA_BINARY_PACKED, statistics(nulls, range))
         }
         Values::Flags { rows: r, bit } => {
