@@ -61,7 +61,10 @@ impl Spares {
 
     /// A builder: a prepared one if one is ready; else a new one, and one
     /// fewer is prepared; else (the thread is preparing the last one) that
-    /// one when it is ready.
+    /// one if it is ready within [`WAIT`], or a new one. The wait is short
+    /// because the thread runs only on idle CPU time: where other work keeps
+    /// both cores busy (`hap batch` ingesting two traces at once) it may
+    /// not run for long.
     pub(super) fn take(&self) -> Box<Batch> {
         let Some(ready) = &self.ready else {
             return Batch::with_capacity(self.rows);
@@ -73,10 +76,13 @@ impl Spares {
             return Batch::with_capacity(self.rows);
         }
         ready
-            .recv()
+            .recv_timeout(WAIT)
             .unwrap_or_else(|_| Batch::with_capacity(self.rows))
     }
 }
+
+/// How long a builder the thread is preparing is waited for.
+const WAIT: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Count one builder off `wanted`; false if none was left.
 fn take_one(wanted: &AtomicUsize) -> bool {
@@ -95,13 +101,12 @@ mod tests {
         let (a, b) = (spares.take(), spares.take());
         assert_eq!((a.len(), b.len()), (0, 0));
         assert!(a.capacity() >= 1000 && b.capacity() >= 1000);
-        // Both were counted off, prepared or made here: the thread has
-        // stopped, and prepared none beyond them.
+        // Both were counted off, prepared or made here: the thread stops,
+        // having prepared at most one beyond them (one it was preparing
+        // when the second take gave up waiting for it).
         assert_eq!(spares.wanted.load(Ordering::Acquire), 0);
         let rx = spares.ready.as_ref().unwrap();
-        assert!(
-            rx.recv().is_err(),
-            "a builder prepared beyond the two taken"
-        );
+        let extra = rx.iter().count();
+        assert!(extra <= 1, "{extra} builders prepared beyond the two taken");
     }
 }
