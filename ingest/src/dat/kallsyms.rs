@@ -255,16 +255,16 @@ impl Kallsyms {
         }
     }
 
-    /// Parse the kallsyms text at `range` of `buf`, keeping `buf` instead of
-    /// copying the text out of it (the bytes before the range become empty
-    /// lines, those after it are dropped), for [`Kallsyms::coming`].
-    pub fn parse_now(buf: Vec<u8>, range: std::ops::Range<usize>) -> Table {
-        Table::parse_in(buf, range)
-    }
-
-    /// Parse kallsyms text on this thread, for [`Kallsyms::coming`].
-    pub fn parse_slice_now(text: &[u8]) -> Table {
-        Table::parse(text)
+    /// The table, or why there is none, as read here.
+    pub fn read(result: DatResult<Table>) -> Kallsyms {
+        match result {
+            Ok(table) => Kallsyms::ready(table),
+            Err(fault) => Kallsyms {
+                table: OnceLock::from(Table::default()),
+                failure: OnceLock::from(fault),
+                ..Kallsyms::default()
+            },
+        }
     }
 
     /// Why the table could not be made, once it is known (waits for it).
@@ -349,7 +349,7 @@ impl Kallsyms {
 }
 
 impl Table {
-    fn parse(text: &[u8]) -> Table {
+    pub(crate) fn parse(text: &[u8]) -> Table {
         // Names are kept as ranges of the text itself.
         Table::parse_text(match std::str::from_utf8(text) {
             Ok(t) => t.to_string(),
@@ -357,7 +357,10 @@ impl Table {
         })
     }
 
-    fn parse_in(mut buf: Vec<u8>, range: std::ops::Range<usize>) -> Table {
+    /// Parse the kallsyms text at `range` of `buf`, keeping `buf` instead
+    /// of copying the text out of it (the bytes before the range become
+    /// empty lines, those after it are dropped).
+    pub(crate) fn parse_in(mut buf: Vec<u8>, range: std::ops::Range<usize>) -> Table {
         buf.truncate(range.end);
         buf[..range.start].fill(b'\n');
         Table::parse_text(match String::from_utf8(buf) {
@@ -535,7 +538,7 @@ mod tests {
         buf.extend_from_slice(b"trailing section bytes");
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let len = text.len();
-        std::thread::spawn(move || tx.send(Ok(Kallsyms::parse_now(buf, 4..4 + len))));
+        std::thread::spawn(move || tx.send(Ok(Table::parse_in(buf, 4..4 + len))));
         let bg = Kallsyms::coming(rx);
         assert!(bg.failure().is_none());
         assert_eq!(bg.len(), ks.len());

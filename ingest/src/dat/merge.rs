@@ -76,9 +76,7 @@ impl Source<'_> {
             }),
         }
     }
-}
 
-impl Source<'_> {
     /// Give back a batch whose records are all delivered.
     fn recycle(&mut self, batch: Batch) {
         match self {

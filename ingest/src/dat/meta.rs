@@ -231,8 +231,8 @@ fn kallsyms_table(
     let start = (c.offset() - base) as usize;
     let end = start + c.bytes(u64::from(size), "kallsyms")?.len();
     Ok(match body {
-        Cow::Owned(bytes) => Kallsyms::parse_now(bytes, start..end),
-        Cow::Borrowed(bytes) => Kallsyms::parse_slice_now(&bytes[start..end]),
+        Cow::Owned(bytes) => kallsyms::Table::parse_in(bytes, start..end),
+        Cow::Borrowed(bytes) => kallsyms::Table::parse(&bytes[start..end]),
     })
 }
 
@@ -392,12 +392,7 @@ impl Meta {
                 match spawned {
                     Ok(_) => Kallsyms::coming(rx),
                     // No thread to be had: read it here.
-                    Err(_) => {
-                        let table = kallsyms_table(data, off, big, compression);
-                        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-                        let _ = tx.send(table);
-                        Kallsyms::coming(rx)
-                    }
+                    Err(_) => Kallsyms::read(kallsyms_table(data, off, big, compression)),
                 }
             });
             let mut due = false;

@@ -18,6 +18,8 @@ use polars_parquet::write::KeyValue;
 use super::batch::{AddrSymbols, Batch};
 use super::file::FileWriter;
 use super::spare::Spares;
+use super::BATCH_ROWS;
+use crate::block::Rows;
 
 enum Job {
     RowGroup(Box<Batch>),
@@ -133,6 +135,26 @@ impl Background {
         self.send(Job::RowGroup(batch))?;
         self.in_flight = true;
         Ok(previous)
+    }
+
+    /// Build `rows` into `batch`, handing it over each time it holds a row
+    /// group and going on in the builder that comes back.
+    pub(super) fn build(&mut self, batch: &mut Box<Batch>, rows: Rows<'_>) -> PolarsResult<()> {
+        let n = rows.rows.len();
+        let mut at = 0;
+        while at < n {
+            let end = n.min(at + BATCH_ROWS - batch.len());
+            batch.push_block(Rows {
+                rows: &rows.rows[at..end],
+                ..rows
+            });
+            if batch.len() >= BATCH_ROWS {
+                let full = std::mem::take(batch);
+                *batch = self.write(full)?;
+            }
+            at = end;
+        }
+        Ok(())
     }
 
     /// Hand over the last row group (no builder is wanted back).

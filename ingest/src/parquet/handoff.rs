@@ -326,16 +326,7 @@ fn build(
         let mut chunk = match msg {
             Msg::Rows(chunk) => chunk,
             Msg::Block(mut block) => {
-                let n = block.rows.len();
-                let mut at = 0;
-                while at < n {
-                    let end = n.min(at + BATCH_ROWS - batch.len());
-                    batch.push_block(block.rows(at..end));
-                    if batch.len() >= BATCH_ROWS {
-                        batch = writer.write(batch)?;
-                    }
-                    at = end;
-                }
+                writer.build(&mut batch, block.rows(0..block.rows.len()))?;
                 block.clear();
                 let _ = blocks_back.try_send(block);
                 continue;

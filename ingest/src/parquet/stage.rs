@@ -17,7 +17,6 @@ use polars_parquet::write::KeyValue;
 use super::background::Background;
 use super::batch::Batch;
 use super::handoff::Handoff;
-use super::BATCH_ROWS;
 use crate::block::{EventBlock, Rows};
 use crate::event::Event;
 
@@ -84,24 +83,10 @@ impl Stage {
             },
             other => other,
         };
-        let Stage::Direct { batch, writer } = self else {
-            return Err(gone());
-        };
-        let n = rows.rows.len();
-        let mut at = 0;
-        while at < n {
-            let end = n.min(at + BATCH_ROWS - batch.len());
-            batch.push_block(Rows {
-                rows: &rows.rows[at..end],
-                ..rows
-            });
-            if batch.len() >= BATCH_ROWS {
-                let full = std::mem::take(batch);
-                *batch = writer.write(full)?;
-            }
-            at = end;
+        match self {
+            Stage::Direct { batch, writer } => writer.build(batch, rows),
+            _ => Err(gone()),
         }
-        Ok(())
     }
 
     /// No more rows come: blocks built here go to be encoded now, not when
