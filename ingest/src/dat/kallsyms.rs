@@ -23,11 +23,55 @@ use super::cursor::{DatResult, Fault};
 /// Symbol index meaning "not resolved".
 pub(crate) const NO_SYM: u32 = u32::MAX;
 
+/// One symbol in 16 bytes (a real kallsyms has ~90,000-150,000; at 32
+/// bytes their vectors were a quarter of the parse's page faults): its
+/// name as a range of the text, and the length of its module, which
+/// always starts two bytes after the name (`\t[`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Sym {
     addr: u64,
-    name: (u32, u32),
-    module: Option<(u32, u32)>,
+    name_at: u32,
+    /// [`LONG`]: the lengths are in [`Table::long`].
+    name_len: u16,
+    /// [`NO_MODULE`]: the core kernel.
+    module_len: u16,
+}
+
+/// [`Sym::module_len`] of a symbol without a module.
+const NO_MODULE: u16 = u16::MAX;
+/// [`Sym::name_len`] of a symbol whose name or module is too long for 16
+/// bits (only in a damaged or crafted file).
+const LONG: u16 = u16::MAX;
+
+impl Sym {
+    /// The symbol at `addr` named `text[name.0..][..name.1]`, with the
+    /// module of that length; lengths that do not fit go into `long`,
+    /// keyed by the name's offset.
+    fn new(addr: u64, name: (u32, u32), module: Option<u32>, long: &mut Vec<Long>) -> Sym {
+        let (name_at, name_len) = name;
+        let fits = name_len < u32::from(LONG) && module.is_none_or(|m| m < u32::from(NO_MODULE));
+        if !fits {
+            long.push(Long {
+                name_at,
+                name_len,
+                module_len: module,
+            });
+        }
+        Sym {
+            addr,
+            name_at,
+            name_len: if fits { name_len as u16 } else { LONG },
+            module_len: module.map_or(NO_MODULE, |m| if fits { m as u16 } else { 0 }),
+        }
+    }
+}
+
+/// The lengths of a symbol whose [`Sym::name_len`] is [`LONG`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Long {
+    name_at: u32,
+    name_len: u32,
+    module_len: Option<u32>,
 }
 
 /// A kallsyms table, parsed now or elsewhere while the trace is read
@@ -45,6 +89,8 @@ pub(crate) struct Kallsyms {
 #[derive(Debug, Default)]
 pub(crate) struct Table {
     syms: Vec<Sym>,
+    /// Lengths of the symbols marked [`LONG`], by name offset.
+    long: Vec<Long>,
     text: String,
     /// Lines that were read (for diagnostics).
     pub lines: usize,
@@ -75,6 +121,10 @@ fn scan_hex(s: &str) -> Option<(u64, &str)> {
     (n > 0).then(|| (v, &s[n..]))
 }
 
+/// A symbol line as read: address, name (offset in the text, length) and
+/// module length (the module starts two bytes after the name).
+type Line = (u64, (u32, u32), Option<u32>);
+
 /// Offset of `part` (a slice of `whole`) in `whole`, and its length.
 fn span(whole: &str, part: &str) -> (u32, u32) {
     let at = part.as_ptr() as usize - whole.as_ptr() as usize;
@@ -86,6 +136,7 @@ fn span(whole: &str, part: &str) -> (u32, u32) {
 /// number (1-based within `part`).
 struct Lines {
     syms: Vec<Sym>,
+    long: Vec<Long>,
     lines: usize,
     stopped_at: Option<usize>,
 }
@@ -93,6 +144,7 @@ struct Lines {
 fn parse_lines(text: &str, part: &str, room: usize) -> Lines {
     let mut out = Lines {
         syms: Vec::with_capacity(room),
+        long: Vec::new(),
         lines: 0,
         stopped_at: None,
     };
@@ -107,8 +159,8 @@ fn parse_lines(text: &str, part: &str, room: usize) -> Lines {
         }
         out.lines += 1;
         if let Some((line, len)) = quick(&bytes[i..], base + i) {
-            if let Some(sym) = line {
-                out.syms.push(sym);
+            if let Some((addr, name, module)) = line {
+                out.syms.push(Sym::new(addr, name, module, &mut out.long));
             }
             i += len + 1;
             continue;
@@ -118,7 +170,9 @@ fn parse_lines(text: &str, part: &str, room: usize) -> Lines {
             .position(|&b| b == b'\n')
             .unwrap_or(bytes.len() - i);
         match general(text, &part[i..i + len]) {
-            Ok(Some(sym)) => out.syms.push(sym),
+            Ok(Some((addr, name, module))) => {
+                out.syms.push(Sym::new(addr, name, module, &mut out.long))
+            }
             Ok(None) => {}
             Err(()) => {
                 out.stopped_at = Some(out.lines);
@@ -137,7 +191,7 @@ fn parse_lines(text: &str, part: &str, room: usize) -> Lines {
 /// which reads it the same way but more slowly (a kallsyms is ~150,000 lines
 /// and splitting, trimming and scanning each several times was most of the
 /// parse, docs/performance.md).
-fn quick(rest: &[u8], at: usize) -> Option<(Option<Sym>, usize)> {
+fn quick(rest: &[u8], at: usize) -> Option<(Option<Line>, usize)> {
     let head = rest.get(..19)?;
     if head[16] != b' ' || head[18] != b' ' || !head[17].is_ascii_graphic() {
         return None;
@@ -174,7 +228,7 @@ fn quick(rest: &[u8], at: usize) -> Option<(Option<Sym>, usize)> {
             if !m[n - 1].is_ascii() {
                 return None;
             }
-            module = Some(((at + end + 2) as u32, (n - 1) as u32));
+            module = Some((n - 1) as u32);
         }
         end += 2 + n;
     }
@@ -184,18 +238,14 @@ fn quick(rest: &[u8], at: usize) -> Option<(Option<Sym>, usize)> {
             .position(|&b| b == b'\n')
             .unwrap_or(rest.len() - end);
     let skipped = name[0] == b'$' || kind == b'A' || kind == b'a';
-    let sym = Sym {
-        addr,
-        name: ((at + 19) as u32, name_len as u32),
-        module,
-    };
-    Some(((!skipped).then_some(sym), len))
+    let line = (addr, ((at + 19) as u32, name_len as u32), module);
+    Some(((!skipped).then_some(line), len))
 }
 
 /// One non-empty line of `text`, read as libtraceevent's `sscanf` does:
 /// its symbol, `None` for one skipped, an error for a malformed line
 /// (which ends the parse).
-fn general(text: &str, line: &str) -> Result<Option<Sym>, ()> {
+fn general(text: &str, line: &str) -> Result<Option<Line>, ()> {
     let (addr, rest) = scan_hex(line).ok_or(())?;
     // " %c": skip white space, take one character.
     let rest = rest.trim_start();
@@ -228,11 +278,11 @@ fn general(text: &str, line: &str) -> Result<Option<Sym>, ()> {
         .filter(|m| !m.is_empty())
         // libtraceevent drops the last character (the ']').
         .map(|m| &m[..m.char_indices().last().map_or(0, |(i, _)| i)]);
-    Ok(Some(Sym {
+    Ok(Some((
         addr,
-        name: span(text, name),
-        module: module.map(|m| span(text, m)),
-    }))
+        span(text, name),
+        module.map(|m| m.len() as u32),
+    )))
 }
 
 /// Texts above this size are parsed in two halves on two threads.
@@ -401,6 +451,7 @@ impl Table {
             ..Table::default()
         };
         let mut syms = a.syms;
+        let mut long = a.long;
         if a.stopped_at.is_none() {
             // (The thread cannot fail: parsing has no panics. If it did,
             // the half is parsed here.)
@@ -408,17 +459,18 @@ impl Table {
             ks.lines = a.lines + b.lines;
             ks.stopped_at_line = b.stopped_at.map(|n| a.lines + n);
             syms.extend(b.syms);
+            long.extend(b.long);
         }
         // libtraceevent prepends to a list (registration order reversed),
         // then sorts it stably by address: equal addresses end up last
-        // registered first. The same order from a stable sort of the lines
-        // as read (nearly sorted already: one pass over ascending runs),
-        // each run of equal addresses then reversed.
-        syms.sort_by_key(|s| s.addr);
-        for run in syms.chunk_by_mut(|a, b| a.addr == b.addr) {
-            run.reverse();
-        }
+        // registered first. Names lie in the text in line order, so the
+        // same order is by address, then name offset descending: a key
+        // no two symbols share, sorted without the scratch memory of a
+        // stable sort.
+        syms.sort_unstable_by_key(|s| (s.addr, std::cmp::Reverse(s.name_at)));
+        long.sort_unstable_by_key(|l| l.name_at);
         ks.syms = syms;
+        ks.long = long;
         ks.text = text;
         ks
     }
@@ -446,18 +498,32 @@ impl Table {
         NO_SYM
     }
 
+    /// Name offset and length, and module length, of symbol `i`.
+    fn spans(&self, i: u32) -> Option<(usize, usize, Option<usize>)> {
+        let s = self.syms.get(i as usize)?;
+        let at = s.name_at as usize;
+        if s.name_len != LONG {
+            let module = (s.module_len != NO_MODULE).then_some(usize::from(s.module_len));
+            return Some((at, usize::from(s.name_len), module));
+        }
+        let l = self.long[self
+            .long
+            .binary_search_by_key(&s.name_at, |l| l.name_at)
+            .ok()?];
+        Some((at, l.name_len as usize, l.module_len.map(|m| m as usize)))
+    }
+
     /// Name of symbol `i`.
     fn name(&self, i: u32) -> Option<&str> {
-        let s = self.syms.get(i as usize)?;
-        let (a, n) = s.name;
-        self.text.get(a as usize..(a + n) as usize)
+        let (at, len, _) = self.spans(i)?;
+        self.text.get(at..at + len)
     }
 
     /// Module of symbol `i` (`None` for the core kernel).
     fn module(&self, i: u32) -> Option<&str> {
-        let s = self.syms.get(i as usize)?;
-        let (a, n) = s.module?;
-        self.text.get(a as usize..(a + n) as usize)
+        let (at, len, module) = self.spans(i)?;
+        let from = at + len + 2;
+        self.text.get(from..from + module?)
     }
 
     /// Start address of symbol `i`.
@@ -554,6 +620,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn names_and_modules_longer_than_16_bits_come_back_whole() {
+        let long_name = "n".repeat(70_000);
+        let long_module = "m".repeat(70_000);
+        let text = format!(
+            "ffffffff81000000 T first\n\
+             ffffffff81000010 t {long_name}\n\
+             ffffffff81000020 t short\t[{long_module}]\n\
+             ffffffff81000030 t last\t[ext4]\n"
+        );
+        let k = Kallsyms::parse(text.as_bytes());
+        assert_eq!(k.len(), 4);
+        let at = |a: u64| {
+            let i = k.lookup(a);
+            (k.name(i), k.module(i))
+        };
+        assert_eq!(at(0xffffffff81000004), (Some("first"), None));
+        assert_eq!(at(0xffffffff81000014), (Some(long_name.as_str()), None));
+        assert_eq!(
+            at(0xffffffff81000020),
+            (Some("short"), Some(long_module.as_str()))
+        );
+        assert_eq!(at(0xffffffff81000030), (Some("last"), Some("ext4")));
+    }
+
+    #[test]
     fn a_table_that_could_not_be_read_is_empty_and_says_why() {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         tx.send(Err(Fault::invalid(1234, "kallsyms (bad)")))
@@ -637,7 +728,7 @@ ffffffffc0001000 t mod_fn\t[ext4]\n";
     }
 
     /// Every line of `text` through [`general`], in file order.
-    fn parse_lines_generally(text: &str) -> Vec<Sym> {
+    fn parse_lines_generally(text: &str) -> Vec<Line> {
         text.split('\n')
             .filter(|l| !l.is_empty())
             .filter_map(|l| general(text, l).ok().flatten())
