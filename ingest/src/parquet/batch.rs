@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use polars::prelude::PolarsResult;
 
-use super::column::NULL_KEY;
+use super::column::{settle_nulls, NULL_KEY};
 use super::column::{IntColumn, PlainColumn, StrColumn, TextColumn, Validity};
 use super::encode::{encode_column, IntKind, Scratch, Values};
 use super::file::Chunk;
@@ -119,6 +119,18 @@ pub(super) struct Batch {
 
 /// Columns of the events schema, in its order.
 const COLUMNS: usize = 21;
+/// The name columns that can follow from the address columns.
+const FUNCTION: usize = 6;
+const PARENT: usize = 7;
+const MODULE: usize = 8;
+
+/// A name column's keys and validity made at encoding time
+/// ([`Batch::derive_names`]), reused column after column.
+#[derive(Default)]
+struct Derived {
+    keys: Vec<u32>,
+    validity: Validity,
+}
 
 impl Batch {
     pub(super) fn push(&mut self, e: &Event<'_>) {
@@ -216,8 +228,16 @@ impl Batch {
     /// address's key. Done on the writing thread, off the builder's, and
     /// late enough that the trace's symbol table is parsed by then.
     pub(super) fn settle_names(&mut self, known: &mut AddrSymbols) {
+        if self.resolve_names(known) {
+            self.name_rows();
+        }
+    }
+
+    /// The first half of [`Batch::settle_names`]: the keys of the names of
+    /// the addresses new to the row group. True if rows are left to name.
+    fn resolve_names(&mut self, known: &mut AddrSymbols) -> bool {
         let Some(shared) = self.names.take() else {
-            return;
+            return false;
         };
         let names = &*shared;
         for &addr in &self.ip.dict[self.ip_names.len()..] {
@@ -232,6 +252,12 @@ impl Batch {
             let p = self.parent.key_by_id(sym, |i| names.symbol(i));
             self.parent_ip_names.push(p.unwrap_or(NULL_KEY));
         }
+        true
+    }
+
+    /// The second half of [`Batch::settle_names`]: every row without names
+    /// takes those of its addresses' keys.
+    fn name_rows(&mut self) {
         let rows = self.unnamed.row..self.len();
         let (ip, ips) = (&self.ip.validity, &self.ip.keys[self.unnamed.ip..]);
         let none = (NULL_KEY, NULL_KEY);
@@ -274,8 +300,9 @@ impl Batch {
     }
 
     /// The key vectors that get one key per row (the others only one per
-    /// non-null row, and rows without them are the rule).
-    fn row_keys(&mut self) -> [&mut Vec<u32>; 10] {
+    /// non-null row, and rows without them are the rule; the name columns
+    /// of rows pushed as blocks get their keys when encoded).
+    fn row_keys(&mut self) -> [&mut Vec<u32>; 7] {
         [
             &mut self.cpu.keys,
             &mut self.pid.keys,
@@ -284,9 +311,6 @@ impl Batch {
             &mut self.preempt.keys,
             &mut self.comm.keys,
             &mut self.event.keys,
-            &mut self.function.keys,
-            &mut self.parent.keys,
-            &mut self.module.keys,
         ]
     }
 
@@ -380,9 +404,9 @@ impl Batch {
             3 => int(&self.tgid, IntKind::I32),
             4 => str(&self.comm),
             5 => str(&self.event),
-            6 => str(&self.function),
-            7 => str(&self.parent),
-            8 => str(&self.module),
+            FUNCTION => str(&self.function),
+            PARENT => str(&self.parent),
+            MODULE => str(&self.module),
             9 => int(&self.ip, IntKind::U64),
             10 => int(&self.parent_ip, IntKind::U64),
             11..=14 => (
@@ -413,6 +437,45 @@ impl Batch {
         }
     }
 
+    /// Keys ([`NULL_KEY`]: null) of name column `i` (function, parent or
+    /// module) for a row group whose every row's names follow from its
+    /// addresses, made from the address column's keys into `out`.
+    fn derive_names(&self, i: usize, out: &mut Derived) {
+        out.keys.clear();
+        out.validity.clear();
+        let none = (NULL_KEY, NULL_KEY);
+        match i {
+            FUNCTION => self.gather(&self.ip, &self.ip_names, none, |n| n.0, &mut out.keys),
+            MODULE => self.gather(&self.ip, &self.ip_names, none, |n| n.1, &mut out.keys),
+            _ => self.gather(
+                &self.parent_ip,
+                &self.parent_ip_names,
+                NULL_KEY,
+                |n| n,
+                &mut out.keys,
+            ),
+        }
+        settle_nulls(&mut out.keys, 0, &mut out.validity);
+    }
+
+    /// `pick(table[k])` for each row's key `k` in address column `col`,
+    /// `pick(none)` for a row without an address, appended to `out`.
+    fn gather<T: Copy>(
+        &self,
+        col: &IntColumn,
+        table: &[T],
+        none: T,
+        pick: impl Fn(T) -> u32,
+        out: &mut Vec<u32>,
+    ) {
+        if all_valid(&col.validity) {
+            // A gather the compiler vectorizes.
+            out.extend(col.keys.iter().map(|&k| pick(table[k as usize])));
+        } else {
+            out.extend(by_address(&col.validity, 0..self.len(), &col.keys, table, none).map(pick));
+        }
+    }
+
     /// Encode the row group, one column chunk per column of the schema, in
     /// its order, compressed with zstd at `level`.
     pub(super) fn encode(
@@ -422,12 +485,21 @@ impl Batch {
     ) -> PolarsResult<Vec<Chunk>> {
         use rayon::prelude::*;
 
-        self.settle_names(known);
+        // When every row's names follow from its addresses, the name
+        // columns' keys are made as each is encoded, into the encoding
+        // thread's scratch, instead of being stored row by row (three
+        // vectors a row group long: a fifth of a builder's memory).
+        let pending = self.resolve_names(known);
+        let derive = pending && self.unnamed.row == 0;
+        if pending && !derive {
+            self.name_rows();
+        }
         let this = &*self;
         // `ts_ns` has no nulls: its validity is its length.
         let all = Validity::all_valid(self.ts.len());
         thread_local! {
             static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
+            static DERIVED: RefCell<Derived> = RefCell::new(Derived::default());
         }
         (0..COLUMNS)
             .into_par_iter()
@@ -437,6 +509,21 @@ impl Batch {
                         Some(s) => s,
                         None => scratch.insert(Scratch::new(level)?),
                     };
+                    if derive && matches!(i, FUNCTION | PARENT | MODULE) {
+                        return DERIVED.with_borrow_mut(|d| {
+                            this.derive_names(i, d);
+                            let dict = match i {
+                                FUNCTION => &this.function.dict,
+                                PARENT => &this.parent.dict,
+                                _ => &this.module.dict,
+                            };
+                            let values = Values::StrDict {
+                                keys: &d.keys,
+                                dict,
+                            };
+                            encode_column(&d.validity, values, scratch)
+                        });
+                    }
                     let (validity, values) = this.column(i, &all);
                     encode_column(validity, values, scratch)
                 })

@@ -162,7 +162,7 @@ fn any_at_least(keys: &[u32], at_least: u32) -> bool {
 /// Keys appended from `start` on, with [`NULL_KEY`] for null rows: the
 /// rows go into `validity`, the null ones out of `keys`.
 #[inline]
-fn settle_nulls(keys: &mut Vec<u32>, start: usize, validity: &mut Validity) {
+pub(crate) fn settle_nulls(keys: &mut Vec<u32>, start: usize, validity: &mut Validity) {
     let n = keys.len() - start;
     if !any_at_least(&keys[start..], NULL_KEY) {
         validity.push_n(true, n);
