@@ -11,10 +11,11 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use polars::prelude::PolarsResult;
+use rustc_hash::FxHashMap;
 
 use super::column::{settle_nulls, NULL_KEY};
 use super::column::{IntColumn, PlainColumn, StrColumn, TextColumn, Validity};
-use super::encode::{encode_column, IntKind, Scratch, Values};
+use super::encode::{encode_column, IntKind, Scratch, Strs, Values};
 use super::file::Chunk;
 use crate::block::{field, BlockNames, Rows, NONE32, NONE64};
 use crate::event::Event;
@@ -59,27 +60,105 @@ struct Unnamed {
     parent_ip: usize,
 }
 
-/// The symbol of each address resolved so far, for the row groups of one
-/// file: each row group resolves its distinct addresses again (its
-/// dictionaries start empty), and most are the same ones; the kallsyms
-/// search behind a miss costs a dozen cache misses.
+/// The symbol of each address resolved so far, and the names of those
+/// symbols, for the row groups of one file: each row group resolves its
+/// distinct addresses again (its dictionaries start empty), and most are
+/// the same ones. The kallsyms search behind a miss costs a dozen cache
+/// misses, and looking a name up, hashing and copying it again for every
+/// row group was most of a row group's fixed cost (docs/performance.md).
 #[derive(Default)]
 pub(super) struct AddrSymbols {
     /// The names the symbols are of.
     names: Option<Arc<dyn BlockNames>>,
-    syms: rustc_hash::FxHashMap<u64, u32>,
+    syms: FxHashMap<u64, u32>,
+    /// Function and module name of each address (indices into `strings`,
+    /// [`NO_NAME`]: none).
+    named: FxHashMap<u64, (u32, u32)>,
+    /// Every distinct name met, once.
+    strings: Vec<Box<str>>,
+    index: FxHashMap<Box<str>, u32>,
 }
 
+/// [`AddrSymbols`]'s name index for "no name".
+const NO_NAME: u32 = u32::MAX;
+
 impl AddrSymbols {
-    fn symbol_at(&mut self, names: &Arc<dyn BlockNames>, addr: u64) -> u32 {
+    /// Forget everything if `names` are not the names remembered.
+    fn names_of(&mut self, names: &Arc<dyn BlockNames>) {
         if !self.names.as_ref().is_some_and(|n| Arc::ptr_eq(n, names)) {
-            self.syms.clear();
-            self.names = Some(names.clone());
+            *self = AddrSymbols {
+                names: Some(names.clone()),
+                ..AddrSymbols::default()
+            };
         }
+    }
+
+    fn symbol_at(&mut self, names: &Arc<dyn BlockNames>, addr: u64) -> u32 {
+        self.names_of(names);
         *self
             .syms
             .entry(addr)
             .or_insert_with(|| names.symbol_at(addr))
+    }
+
+    /// The function and module name of `addr`, as indices into
+    /// [`AddrSymbols::strings`].
+    fn names_at(&mut self, names: &Arc<dyn BlockNames>, addr: u64) -> (u32, u32) {
+        self.names_of(names);
+        if let Some(&n) = self.named.get(&addr) {
+            return n;
+        }
+        let sym = self.symbol_at(names, addr);
+        let function = self.intern(names.symbol(sym));
+        let module = self.intern(names.module(sym));
+        self.named.insert(addr, (function, module));
+        (function, module)
+    }
+
+    fn intern(&mut self, name: Option<&str>) -> u32 {
+        let Some(s) = name else {
+            return NO_NAME;
+        };
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        let i = self.strings.len() as u32;
+        self.strings.push(s.into());
+        self.index.insert(s.into(), i);
+        i
+    }
+}
+
+/// The keys of a row group's name dictionary whose values are
+/// [`AddrSymbols`] names: key by name index, and the name index of each key.
+#[derive(Debug, Default)]
+struct InternedKeys {
+    by_name: Vec<u32>,
+    dict: Vec<u32>,
+}
+
+impl InternedKeys {
+    /// The key of name `name` ([`NO_NAME`]: [`NULL_KEY`]).
+    fn key(&mut self, name: u32) -> u32 {
+        if name == NO_NAME {
+            return NULL_KEY;
+        }
+        let i = name as usize;
+        if i >= self.by_name.len() {
+            self.by_name.resize(i + 1, NULL_KEY);
+        }
+        if self.by_name[i] == NULL_KEY {
+            self.by_name[i] = self.dict.len() as u32;
+            self.dict.push(name);
+        }
+        self.by_name[i]
+    }
+
+    fn clear(&mut self) {
+        for &name in &self.dict {
+            self.by_name[name as usize] = NULL_KEY;
+        }
+        self.dict.clear();
     }
 }
 
@@ -102,6 +181,12 @@ pub(super) struct Batch {
     /// whose names follow from their addresses ([`Batch::push_block`]).
     ip_names: Vec<(u32, u32)>,
     parent_ip_names: Vec<u32>,
+    /// The name dictionaries of a row group whose every row's names follow
+    /// from its addresses (then `function`, `parent` and `module` stay
+    /// empty, [`Batch::encode`]).
+    function_names: InternedKeys,
+    parent_names: InternedKeys,
+    module_names: InternedKeys,
     /// Names of the rows pushed as blocks since `unnamed` (none: every row
     /// has its names).
     names: Option<Arc<dyn BlockNames>>,
@@ -231,6 +316,25 @@ impl Batch {
         if self.resolve_names(known) {
             self.name_rows();
         }
+    }
+
+    /// [`Batch::resolve_names`] for a row group whose every row's names
+    /// follow from its addresses, into the dictionaries of names interned
+    /// in `known`. True if there were such rows.
+    fn resolve_interned(&mut self, known: &mut AddrSymbols) -> bool {
+        let Some(shared) = self.names.take() else {
+            return false;
+        };
+        for &addr in &self.ip.dict[self.ip_names.len()..] {
+            let (f, m) = known.names_at(&shared, addr);
+            self.ip_names
+                .push((self.function_names.key(f), self.module_names.key(m)));
+        }
+        for &addr in &self.parent_ip.dict[self.parent_ip_names.len()..] {
+            let (p, _) = known.names_at(&shared, addr);
+            self.parent_ip_names.push(self.parent_names.key(p));
+        }
+        true
     }
 
     /// The first half of [`Batch::settle_names`]: the keys of the names of
@@ -368,6 +472,9 @@ impl Batch {
         }
         self.ip_names.clear();
         self.parent_ip_names.clear();
+        self.function_names.clear();
+        self.parent_names.clear();
+        self.module_names.clear();
         self.names = None;
         self.flags.clear();
         self.info.clear();
@@ -392,7 +499,7 @@ impl Batch {
                 &c.validity,
                 Values::StrDict {
                     keys: &c.keys,
-                    dict: &c.dict,
+                    dict: Strs::Own(&c.dict),
                 },
             )
         }
@@ -489,12 +596,13 @@ impl Batch {
         // columns' keys are made as each is encoded, into the encoding
         // thread's scratch, instead of being stored row by row (three
         // vectors a row group long: a fifth of a builder's memory).
-        let pending = self.resolve_names(known);
-        let derive = pending && self.unnamed.row == 0;
-        if pending && !derive {
-            self.name_rows();
+        let derive = self.names.is_some() && self.unnamed.row == 0;
+        if derive {
+            self.resolve_interned(known);
+        } else {
+            self.settle_names(known);
         }
-        let this = &*self;
+        let (this, strings) = (&*self, &known.strings[..]);
         // `ts_ns` has no nulls: its validity is its length.
         let all = Validity::all_valid(self.ts.len());
         thread_local! {
@@ -512,14 +620,14 @@ impl Batch {
                     if derive && matches!(i, FUNCTION | PARENT | MODULE) {
                         return DERIVED.with_borrow_mut(|d| {
                             this.derive_names(i, d);
-                            let dict = match i {
-                                FUNCTION => &this.function.dict,
-                                PARENT => &this.parent.dict,
-                                _ => &this.module.dict,
+                            let ids = match i {
+                                FUNCTION => &this.function_names.dict,
+                                PARENT => &this.parent_names.dict,
+                                _ => &this.module_names.dict,
                             };
                             let values = Values::StrDict {
                                 keys: &d.keys,
-                                dict,
+                                dict: Strs::Interned { ids, strings },
                             };
                             encode_column(&d.validity, values, scratch)
                         });

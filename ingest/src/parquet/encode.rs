@@ -47,10 +47,7 @@ pub(super) enum Values<'a> {
         kind: IntKind,
     },
     /// Dictionary-encoded strings.
-    StrDict {
-        keys: &'a [u32],
-        dict: &'a [Box<str>],
-    },
+    StrDict { keys: &'a [u32], dict: Strs<'a> },
     /// `i64` timestamps, delta-encoded (no nulls expected, but allowed).
     Delta(&'a [i64]),
     /// Booleans of the non-null rows: bit `bit` of each byte of `rows`.
@@ -59,6 +56,34 @@ pub(super) enum Values<'a> {
     PlainU64(&'a [u64]),
     /// Strings of the non-null rows: `text[ends[i-1]..ends[i]]`.
     PlainStr { text: &'a str, ends: &'a [u32] },
+}
+
+/// The values of a string dictionary, in key order.
+#[derive(Clone, Copy)]
+pub(super) enum Strs<'a> {
+    /// The strings themselves.
+    Own(&'a [Box<str>]),
+    /// Indices into `strings` (names interned for a whole file).
+    Interned {
+        ids: &'a [u32],
+        strings: &'a [Box<str>],
+    },
+}
+
+impl<'a> Strs<'a> {
+    fn len(self) -> usize {
+        match self {
+            Strs::Own(d) => d.len(),
+            Strs::Interned { ids, .. } => ids.len(),
+        }
+    }
+
+    fn iter(self) -> impl Iterator<Item = &'a str> + Clone {
+        (0..self.len()).map(move |i| match self {
+            Strs::Own(d) => &*d[i],
+            Strs::Interned { ids, strings } => &*strings[ids[i] as usize],
+        })
+    }
 }
 
 /// Append `v` as ULEB128.
@@ -395,12 +420,12 @@ pub(super) fn encode_column(
             (Encoding::RLE_DICTIONARY, statistics(nulls, range))
         }
         Values::StrDict { keys, dict: d } => {
-            for s in d {
+            for s in d.iter() {
                 put_str(dict, s);
             }
             dict_values = Some(d.len());
             dict_keys(data, keys, d.len());
-            let range = str_stats(d.iter().map(|s| &**s));
+            let range = str_stats(d.iter());
             (Encoding::RLE_DICTIONARY, statistics(nulls, range))
         }
         Values::Delta(v) => {
