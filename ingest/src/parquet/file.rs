@@ -297,6 +297,8 @@ impl<W: Write> FileWriter<W> {
         serialize(&mut self.row_groups, |p| group.write_to_out_protocol(p))?;
         self.row_group_count += 1;
         self.rows += num_rows;
+        // A buffered output hands the row group to the file now.
+        self.out.flush()?;
         Ok(())
     }
 
