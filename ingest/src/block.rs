@@ -34,6 +34,9 @@ pub mod flag {
 }
 
 /// One event of a block. Absent numbers are [`NONE64`] or [`NONE32`].
+/// The fields most events lack are in an [`Extra`] beside the rows: a
+/// function trace's rows are 48 bytes instead of 88, and the decoders
+/// write and the builder reads every row (docs/performance.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlockRow {
     /// Timestamp, ns.
@@ -42,11 +45,6 @@ pub struct BlockRow {
     pub ip: u64,
     /// Address of its caller.
     pub parent_ip: u64,
-    /// Entry time of the call (`funcgraph_exit`; the last repetition's time
-    /// for `func_repeats`).
-    pub calltime: u64,
-    /// Return time of the call.
-    pub rettime: u64,
     /// CPU.
     pub cpu: u32,
     /// Thread id.
@@ -55,6 +53,23 @@ pub struct BlockRow {
     pub comm: u32,
     /// Name id of the event name ([`BlockNames::event`]).
     pub event: u32,
+    /// Index of the row's [`Extra`] among its block's ([`NONE32`]: none,
+    /// every field of [`Extra::NONE`]).
+    pub extra: u32,
+    /// Interrupt flags ([`flag`] bits).
+    pub flags: u8,
+    /// Preemption depth.
+    pub preempt: u8,
+}
+
+/// The fields of a [`BlockRow`] that only some events have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extra {
+    /// Entry time of the call (`funcgraph_exit`; the last repetition's time
+    /// for `func_repeats`).
+    pub calltime: u64,
+    /// Return time of the call.
+    pub rettime: u64,
     /// Symbol id of the traced function ([`BlockNames::symbol`]; its module
     /// is [`BlockNames::module`] of the same id), that is of `ip`:
     /// [`NONE32`] when the reader left addresses to the consumer
@@ -70,10 +85,32 @@ pub struct BlockRow {
     pub info: u32,
     /// Length of the printed body.
     pub info_len: u32,
-    /// Interrupt flags ([`flag`] bits).
-    pub flags: u8,
-    /// Preemption depth.
-    pub preempt: u8,
+}
+
+impl Extra {
+    /// Every field absent.
+    pub const NONE: Extra = Extra {
+        calltime: NONE64,
+        rettime: NONE64,
+        function: NONE32,
+        parent: NONE32,
+        depth: NONE32,
+        repeats: NONE32,
+        info: NONE32,
+        info_len: 0,
+    };
+
+    /// The printed body, if any, in `text`.
+    pub fn info<'a>(&self, text: &'a str) -> Option<&'a str> {
+        if self.info == NONE32 {
+            return None;
+        }
+        let start = self.info as usize;
+        Some(
+            text.get(start..start + self.info_len as usize)
+                .unwrap_or(""),
+        )
+    }
 }
 
 /// The names behind a block's ids.
@@ -110,6 +147,8 @@ pub mod field {
 pub struct EventBlock {
     /// The events.
     pub rows: Vec<BlockRow>,
+    /// Their fields beyond the common ones ([`BlockRow::extra`]).
+    pub extras: Vec<Extra>,
     /// Printed bodies ([`BlockRow::info`]).
     pub text: String,
     /// Names of the ids.
@@ -125,6 +164,9 @@ pub struct EventBlock {
 pub struct Rows<'a> {
     /// The events.
     pub rows: &'a [BlockRow],
+    /// Their fields beyond the common ones ([`BlockRow::extra`] indexes
+    /// this whole slice).
+    pub extras: &'a [Extra],
     /// Printed bodies ([`BlockRow::info`]).
     pub text: &'a str,
     /// Names of the ids.
@@ -138,6 +180,7 @@ impl EventBlock {
     pub fn rows(&self, range: std::ops::Range<usize>) -> Rows<'_> {
         Rows {
             rows: &self.rows[range],
+            extras: &self.extras,
             text: &self.text,
             names: &self.names,
             may_hold: self.may_hold,
@@ -148,6 +191,7 @@ impl EventBlock {
     pub fn with_capacity(names: Arc<dyn BlockNames>, rows: usize) -> EventBlock {
         EventBlock {
             rows: Vec::with_capacity(rows),
+            extras: Vec::new(),
             text: String::new(),
             names,
             may_hold: 0,
@@ -157,31 +201,38 @@ impl EventBlock {
     /// Empty the block, keeping its memory.
     pub fn clear(&mut self) {
         self.rows.clear();
+        self.extras.clear();
         self.text.clear();
         self.may_hold = 0;
     }
 
     /// Row `i` as an [`Event`].
     pub fn event(&self, i: usize) -> Event<'_> {
-        self.rows[i].event(&self.text, &*self.names)
+        self.rows[i].event(&self.extras, &self.text, &*self.names)
     }
 }
 
 impl BlockRow {
-    /// The printed body, if any, in `text`.
-    pub fn info<'a>(&self, text: &'a str) -> Option<&'a str> {
-        if self.info == NONE32 {
-            return None;
-        }
-        let start = self.info as usize;
-        Some(
-            text.get(start..start + self.info_len as usize)
-                .unwrap_or(""),
-        )
+    /// The row's [`Extra`] among `extras`.
+    #[inline(always)]
+    pub fn extra<'a>(&self, extras: &'a [Extra]) -> &'a Extra {
+        extras.get(self.extra as usize).unwrap_or(&Extra::NONE)
     }
 
-    /// This row as an [`Event`], its bodies in `text`, its names in `names`.
-    pub fn event<'a>(&self, text: &'a str, names: &'a dyn BlockNames) -> Event<'a> {
+    /// The printed body, if any, its extras in `extras` and bodies in `text`.
+    pub fn info<'a>(&self, extras: &[Extra], text: &'a str) -> Option<&'a str> {
+        self.extra(extras).info(text)
+    }
+
+    /// This row as an [`Event`], its extras in `extras`, bodies in `text`
+    /// and names in `names`.
+    pub fn event<'a>(
+        &self,
+        extras: &[Extra],
+        text: &'a str,
+        names: &'a dyn BlockNames,
+    ) -> Event<'a> {
+        let x = self.extra(extras);
         let some64 = |v: u64| (v != NONE64).then_some(v);
         let some32 = |v: u32| (v != NONE32).then_some(v);
         let symbol = |id: u32, addr: u64| match (id, addr) {
@@ -190,8 +241,8 @@ impl BlockRow {
             (id, _) => id,
         };
         let (function, parent) = (
-            symbol(self.function, self.ip),
-            symbol(self.parent, self.parent_ip),
+            symbol(x.function, self.ip),
+            symbol(x.parent, self.parent_ip),
         );
         let f = self.flags;
         Event {
@@ -213,11 +264,11 @@ impl BlockRow {
                 nmi: f & flag::NMI != 0,
             }),
             preempt_depth: Some(self.preempt),
-            info: self.info(text),
-            depth: some32(self.depth),
-            calltime: some64(self.calltime),
-            rettime: some64(self.rettime),
-            repeats: some32(self.repeats),
+            info: x.info(text),
+            depth: some32(x.depth),
+            calltime: some64(x.calltime),
+            rettime: some64(x.rettime),
+            repeats: some32(x.repeats),
             ids: NameIds {
                 comm: self.comm,
                 event: self.event,

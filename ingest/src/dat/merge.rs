@@ -201,7 +201,7 @@ impl Out<'_> {
                         }
                     }
                     let rec = &head.batch.recs[i];
-                    sink.event(&rec.event(&head.batch.text, *names))?;
+                    sink.event(&rec.event(&head.batch.extras, &head.batch.text, *names))?;
                 }
                 Ok(())
             }
@@ -212,6 +212,7 @@ impl Out<'_> {
                     }
                     let rows = Rows {
                         rows: &head.batch.recs[run.clone()],
+                        extras: &head.batch.extras,
                         text: &head.batch.text,
                         names: &block.names,
                         may_hold: head.batch.may_hold,
@@ -226,15 +227,21 @@ impl Out<'_> {
                     let room = BLOCK_ROWS - block.rows.len();
                     let end = run.end.min(at + room);
                     let recs = &head.batch.recs[at..end];
-                    if head.batch.text.is_empty() {
-                        // No bodies (or only empty ones, which any start gives).
+                    let (extras, text) = (&head.batch.extras, &head.batch.text);
+                    if extras.is_empty() {
+                        // Common fields only.
                         block.rows.extend_from_slice(recs);
                     } else {
                         for r in recs {
                             let mut r = *r;
-                            if let Some(body) = r.info(&head.batch.text) {
-                                r.info = block.text.len() as u32;
-                                block.text.push_str(body);
+                            if let Some(x) = extras.get(r.extra as usize) {
+                                let mut x = *x;
+                                if let Some(body) = x.info(text) {
+                                    x.info = block.text.len() as u32;
+                                    block.text.push_str(body);
+                                }
+                                r.extra = block.extras.len() as u32;
+                                block.extras.push(x);
                             }
                             block.rows.push(r);
                         }

@@ -11,13 +11,13 @@ use std::fmt::Write;
 
 use super::cursor::{DatResult, Fault};
 use super::format::Field;
-use super::kallsyms::{SymCache, NO_SYM};
+use super::kallsyms::SymCache;
 use super::meta::{Meta, Plan};
 use super::printfmt::{raw_fields, Ctx, PrintFmt};
 use super::release::Releaser;
 use super::ring::{page_header, Missed, PageRecords, RawRecord};
 use super::sections::ChunkStream;
-use crate::block::{flag, BlockRow, NONE32, NONE64};
+use crate::block::{flag, BlockRow, Extra, NONE32, NONE64};
 use crate::progress::Progress;
 
 /// Kinds of records, as counted in [`CpuStats::kinds`].
@@ -54,6 +54,8 @@ const MAY_HOLD: [u8; 6] = {
 pub(crate) struct Batch {
     /// Records, as the rows of an event block.
     pub recs: Vec<BlockRow>,
+    /// Their fields beyond the common ones ([`BlockRow::extra`]).
+    pub extras: Vec<Extra>,
     /// Bodies of non-function events.
     pub text: String,
     /// Lost events announced by a page header, as (index in `recs` of the
@@ -163,6 +165,7 @@ impl<'a> CpuStream<'a> {
     pub fn recycle(&mut self, mut batch: Batch) {
         if self.spares.len() < SPARES {
             batch.recs.clear();
+            batch.extras.clear();
             batch.text.clear();
             batch.missed.clear();
             batch.may_hold = 0;
@@ -401,21 +404,17 @@ fn decode_record(
         ts: ts as i64,
         ip: NONE64,
         parent_ip: NONE64,
-        calltime: NONE64,
-        rettime: NONE64,
         cpu,
         pid,
         comm,
         event: meta.formats.len() as u32,
-        function: NO_SYM,
-        parent: NO_SYM,
-        depth: NONE32,
-        repeats: NONE32,
-        info: NONE32,
-        info_len: 0,
+        extra: NONE32,
         flags: irq_flags(flags),
         preempt: pc & 0x0f,
     };
+    // The fields beyond the common ones; `extra` says if any is set.
+    let mut x = Extra::NONE;
+    let mut extra = false;
     let plan = meta
         .format_index(type_id)
         .and_then(|i| Some((i, meta.plan(i)?)));
@@ -424,8 +423,10 @@ fn decode_record(
         batch.may_hold |= MAY_HOLD[kind::UNKNOWN];
         let start = batch.text.len();
         let _ = write!(batch.text, "type={}", type_id as u32);
-        rec.info = start as u32;
-        rec.info_len = (batch.text.len() - start) as u32;
+        x.info = start as u32;
+        x.info_len = (batch.text.len() - start) as u32;
+        rec.extra = batch.extras.len() as u32;
+        batch.extras.push(x);
         batch.recs.push(rec);
         return Ok(());
     };
@@ -458,23 +459,25 @@ fn decode_record(
         } => {
             rec.ip = ip.uint(data, big).unwrap_or(NONE64);
             rec.parent_ip = opt_u64(parent, data, big);
-            rec.repeats = count
+            x.repeats = count
                 .as_ref()
                 .and_then(|f| f.uint(data, big))
                 .map_or(NONE32, |v| v as u32);
             let top = opt_u64(top, data, big);
             let bottom = opt_u64(bottom, data, big);
             if top != NONE64 && bottom != NONE64 {
-                rec.calltime = ts.wrapping_sub((top << 32) | bottom);
+                x.calltime = ts.wrapping_sub((top << 32) | bottom);
             }
+            extra = true;
             kind::FUNC_REPEATS
         }
         Plan::GraphEntry { func, depth } => {
             rec.ip = func.uint(data, big).unwrap_or(NONE64);
-            rec.depth = depth
+            x.depth = depth
                 .as_ref()
                 .and_then(|f| f.int(data, big))
                 .map_or(NONE32, |v| v as u32);
+            extra = true;
             kind::GRAPH_ENTRY
         }
         Plan::GraphExit {
@@ -485,16 +488,17 @@ fn decode_record(
             rettime,
         } => {
             rec.ip = func.uint(data, big).unwrap_or(NONE64);
-            rec.depth = depth
+            x.depth = depth
                 .as_ref()
                 .and_then(|f| f.int(data, big))
                 .map_or(NONE32, |v| v as u32);
-            rec.repeats = overrun
+            x.repeats = overrun
                 .as_ref()
                 .and_then(|f| f.uint(data, big))
                 .map_or(NONE32, |v| v as u32);
-            rec.calltime = opt_u64(calltime, data, big);
-            rec.rettime = opt_u64(rettime, data, big);
+            x.calltime = opt_u64(calltime, data, big);
+            x.rettime = opt_u64(rettime, data, big);
+            extra = true;
             kind::GRAPH_EXIT
         }
         Plan::Other { print } => {
@@ -520,19 +524,26 @@ fn decode_record(
             if batch.text.len() > start && batch.text.ends_with('\n') {
                 batch.text.pop();
             }
-            rec.info = start as u32;
-            rec.info_len = (batch.text.len() - start) as u32;
+            x.info = start as u32;
+            x.info_len = (batch.text.len() - start) as u32;
+            extra = true;
             kind::OTHER
         }
     };
     // The symbols of the addresses, unless the consumer resolves them.
     if let Some(cache) = syms {
         if rec.ip != NONE64 {
-            rec.function = cache.lookup(ks, rec.ip);
+            x.function = cache.lookup(ks, rec.ip);
+            extra = true;
         }
         if rec.parent_ip != NONE64 {
-            rec.parent = cache.lookup(ks, rec.parent_ip);
+            x.parent = cache.lookup(ks, rec.parent_ip);
+            extra = true;
         }
+    }
+    if extra {
+        rec.extra = batch.extras.len() as u32;
+        batch.extras.push(x);
     }
     stats.kinds[k] += 1;
     batch.may_hold |= MAY_HOLD[k];

@@ -282,26 +282,33 @@ impl Batch {
         // at every row.
         let may = |f: u8| block.may_hold & f != 0;
         let n = rows.len();
+        let x = block.extras;
         match may(field::INFO) {
-            true => self.info.extend(rows.iter().map(|r| r.info(block.text))),
+            true => self.info.extend(rows.iter().map(|r| r.info(x, block.text))),
             false => self.info.validity.push_n(false, n),
         }
         match may(field::DEPTH) {
-            true => self.depth.extend(rows.iter().map(|r| some32(r.depth))),
+            true => self
+                .depth
+                .extend(rows.iter().map(|r| some32(r.extra(x).depth))),
             false => self.depth.validity.push_n(false, n),
         }
         match may(field::CALLTIME) {
             true => self
                 .calltime
-                .extend(rows.iter().map(|r| some64(r.calltime))),
+                .extend(rows.iter().map(|r| some64(r.extra(x).calltime))),
             false => self.calltime.validity.push_n(false, n),
         }
         match may(field::RETTIME) {
-            true => self.rettime.extend(rows.iter().map(|r| some64(r.rettime))),
+            true => self
+                .rettime
+                .extend(rows.iter().map(|r| some64(r.extra(x).rettime))),
             false => self.rettime.validity.push_n(false, n),
         }
         match may(field::REPEATS) {
-            true => self.repeats.extend(rows.iter().map(|r| some32(r.repeats))),
+            true => self
+                .repeats
+                .extend(rows.iter().map(|r| some32(r.extra(x).repeats))),
             false => self.repeats.validity.push_n(false, n),
         }
     }
