@@ -138,28 +138,41 @@ fn bit_pack(out: &mut Vec<u8>, values: &[u32], width: u8) {
     let groups = values.len().div_ceil(8);
     uleb(out, ((groups as u64) << 1) | 1);
     let w = usize::from(width);
-    // A group of 8 values is `w` bytes; up to 16 bits it fits one u128.
-    let pack_group = |out: &mut Vec<u8>, group: &[u32]| {
-        if w <= 16 {
-            let mut acc: u128 = 0;
-            for (k, &v) in group.iter().enumerate() {
-                acc |= u128::from(v) << (k * w);
-            }
-            out.extend_from_slice(&acc.to_le_bytes()[..w]);
-        } else {
+    let mut chunks = values.chunks_exact(8);
+    let mut last = [0u32; 8];
+    let rest = chunks.remainder();
+    last[..rest.len()].copy_from_slice(rest);
+    if w > 16 {
+        for group in &mut chunks {
             pack(out, group.iter().map(|&v| u64::from(v)), width);
         }
+        if !rest.is_empty() {
+            pack(out, last.iter().map(|&v| u64::from(v)), width);
+        }
+        return;
+    }
+    // A group of 8 values is `w` bytes; up to 16 bits it fits one u128,
+    // stored whole (one 16-byte store) with the next group written over
+    // its tail: copying `w` bytes, a length the compiler cannot see, was a
+    // call to `memcpy` per group (docs/performance.md).
+    let start = out.len();
+    out.resize(start + groups * w + 16, 0);
+    let mut at = start;
+    let mut put = |group: &[u32]| {
+        let mut acc: u128 = 0;
+        for (k, &v) in group.iter().enumerate() {
+            acc |= u128::from(v) << (k * w);
+        }
+        out[at..at + 16].copy_from_slice(&acc.to_le_bytes());
+        at += w;
     };
-    let mut chunks = values.chunks_exact(8);
     for group in &mut chunks {
-        pack_group(out, group);
+        put(group);
     }
-    let rest = chunks.remainder();
     if !rest.is_empty() {
-        let mut last = [0u32; 8];
-        last[..rest.len()].copy_from_slice(rest);
-        pack_group(out, &last);
+        put(&last);
     }
+    out.truncate(start + groups * w);
 }
 
 /// Append `values` in the `DELTA_BINARY_PACKED` encoding: blocks of 128
