@@ -35,8 +35,9 @@ pub mod flag {
 
 /// One event of a block. Absent numbers are [`NONE64`] or [`NONE32`].
 /// The fields most events lack are in an [`Extra`] beside the rows: a
-/// function trace's rows are 48 bytes instead of 88, and the decoders
-/// write and the builder reads every row (docs/performance.md).
+/// function trace's rows are 40 bytes instead of 88, and the decoders
+/// write and the builder reads every row (docs/performance.md). The task
+/// name follows from the thread id ([`BlockNames::comm_of`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlockRow {
     /// Timestamp, ns.
@@ -49,22 +50,27 @@ pub struct BlockRow {
     pub cpu: u32,
     /// Thread id.
     pub pid: i32,
-    /// Name id of the task name ([`BlockNames::comm`]).
-    pub comm: u32,
-    /// Name id of the event name ([`BlockNames::event`]).
-    pub event: u32,
     /// Index of the row's [`Extra`] among its block's ([`NONE32`]: none,
     /// every field of [`Extra::NONE`]).
     pub extra: u32,
+    /// Name id of the event name ([`BlockNames::event`]), or
+    /// [`EVENT_IN_EXTRA`] (then it is [`Extra::event`]).
+    pub event: u16,
     /// Interrupt flags ([`flag`] bits).
     pub flags: u8,
     /// Preemption depth.
     pub preempt: u8,
 }
 
+/// [`BlockRow::event`] of an event id past 16 bits.
+pub const EVENT_IN_EXTRA: u16 = u16::MAX;
+
 /// The fields of a [`BlockRow`] that only some events have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Extra {
+    /// Name id of the event name, when [`BlockRow::event`] is
+    /// [`EVENT_IN_EXTRA`] (a file of 65,535 event formats or more).
+    pub event: u32,
     /// Entry time of the call (`funcgraph_exit`; the last repetition's time
     /// for `func_repeats`).
     pub calltime: u64,
@@ -90,6 +96,7 @@ pub struct Extra {
 impl Extra {
     /// Every field absent.
     pub const NONE: Extra = Extra {
+        event: NONE32,
         calltime: NONE64,
         rettime: NONE64,
         function: NONE32,
@@ -117,6 +124,8 @@ impl Extra {
 pub trait BlockNames: Send + Sync + std::fmt::Debug {
     /// Task name of comm id `id`.
     fn comm(&self, id: u32) -> &str;
+    /// Comm id of the task name of thread `pid`.
+    fn comm_of(&self, pid: i32) -> u32;
     /// Event name of event id `id`.
     fn event(&self, id: u32) -> &str;
     /// Function name of symbol `id` (`None`: no name).
@@ -219,6 +228,15 @@ impl BlockRow {
         extras.get(self.extra as usize).unwrap_or(&Extra::NONE)
     }
 
+    /// The event name id, its extras in `extras`.
+    #[inline(always)]
+    pub fn event_id(&self, extras: &[Extra]) -> u32 {
+        match self.event {
+            EVENT_IN_EXTRA => self.extra(extras).event,
+            e => u32::from(e),
+        }
+    }
+
     /// The printed body, if any, its extras in `extras` and bodies in `text`.
     pub fn info<'a>(&self, extras: &[Extra], text: &'a str) -> Option<&'a str> {
         self.extra(extras).info(text)
@@ -233,6 +251,7 @@ impl BlockRow {
         names: &'a dyn BlockNames,
     ) -> Event<'a> {
         let x = self.extra(extras);
+        let (comm, event) = (names.comm_of(self.pid), self.event_id(extras));
         let some64 = |v: u64| (v != NONE64).then_some(v);
         let some32 = |v: u32| (v != NONE32).then_some(v);
         let symbol = |id: u32, addr: u64| match (id, addr) {
@@ -250,8 +269,8 @@ impl BlockRow {
             cpu: self.cpu,
             pid: self.pid,
             tgid: None,
-            comm: names.comm(self.comm),
-            event: names.event(self.event),
+            comm: names.comm(comm),
+            event: names.event(event),
             function: names.symbol(function),
             parent: names.symbol(parent),
             module: names.module(function),
@@ -270,12 +289,40 @@ impl BlockRow {
             rettime: some64(x.rettime),
             repeats: some32(x.repeats),
             ids: NameIds {
-                comm: self.comm,
-                event: self.event,
+                comm,
+                event,
                 function,
                 parent,
                 module: function,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_40_bytes_and_event_ids_past_16_bits_live_in_the_extra() {
+        assert_eq!(std::mem::size_of::<BlockRow>(), 40);
+        let row = |event, extra| BlockRow {
+            ts: 0,
+            ip: NONE64,
+            parent_ip: NONE64,
+            cpu: 0,
+            pid: 0,
+            extra,
+            event,
+            flags: 0,
+            preempt: 0,
+        };
+        let extras = [Extra {
+            event: 70_000,
+            ..Extra::NONE
+        }];
+        assert_eq!(row(7, NONE32).event_id(&extras), 7);
+        assert_eq!(row(EVENT_IN_EXTRA, 0).event_id(&extras), 70_000);
+        assert_eq!(row(EVENT_IN_EXTRA - 1, 0).event_id(&extras), 65_534);
     }
 }

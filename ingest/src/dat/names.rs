@@ -23,6 +23,10 @@ impl BlockNames for DatNames {
         self.cmdlines.name_of_id(id)
     }
 
+    fn comm_of(&self, pid: i32) -> u32 {
+        self.cmdlines.id(self.cmdlines.lookup(pid))
+    }
+
     fn event(&self, id: u32) -> &str {
         self.events
             .get(id as usize)

@@ -17,7 +17,7 @@ use super::printfmt::{raw_fields, Ctx, PrintFmt};
 use super::release::Releaser;
 use super::ring::{page_header, Missed, PageRecords, RawRecord};
 use super::sections::ChunkStream;
-use crate::block::{flag, BlockRow, Extra, NONE32, NONE64};
+use crate::block::{flag, BlockRow, Extra, EVENT_IN_EXTRA, NONE32, NONE64};
 use crate::progress::Progress;
 
 /// Kinds of records, as counted in [`CpuStats::kinds`].
@@ -113,7 +113,7 @@ pub(crate) struct CpuStream<'a> {
     pub stats: CpuStats,
     /// Where to count the bytes of each page decoded.
     pub progress: Progress,
-    /// Symbol and comm lookups of this CPU's records.
+    /// Symbol lookups of this CPU's records.
     syms: Lookups,
     /// Batches the consumer is done with, to be refilled.
     spares: Vec<Batch>,
@@ -128,8 +128,6 @@ pub(crate) struct Lookups {
     /// Symbols by address; `None` when the records' consumer resolves
     /// addresses itself (an event block's rows then carry no symbol ids).
     syms: Option<SymCache>,
-    /// The last pid looked up and its dense comm id (`NONE32`: none yet).
-    last_comm: (i32, u32),
 }
 
 impl<'a> CpuStream<'a> {
@@ -153,7 +151,6 @@ impl<'a> CpuStream<'a> {
             progress: Progress::default(),
             syms: Lookups {
                 syms: Some(SymCache::default()),
-                last_comm: (0, NONE32),
             },
             spares: Vec::new(),
         }
@@ -392,22 +389,13 @@ fn decode_record(
         ts = mul_u64_u32_shr(ts, t.mult as i32 as i64 as u64, t.shift);
     }
     ts = ts.wrapping_add(meta.ts_offset as u64);
-    let comm = match lookups.last_comm {
-        (p, comm) if p == pid && comm != NONE32 => comm,
-        _ => {
-            let comm = meta.cmdlines.id(meta.cmdlines.lookup(pid));
-            lookups.last_comm = (pid, comm);
-            comm
-        }
-    };
     let mut rec = BlockRow {
         ts: ts as i64,
         ip: NONE64,
         parent_ip: NONE64,
         cpu,
         pid,
-        comm,
-        event: meta.formats.len() as u32,
+        event: 0,
         extra: NONE32,
         flags: irq_flags(flags),
         preempt: pc & 0x0f,
@@ -415,12 +403,22 @@ fn decode_record(
     // The fields beyond the common ones; `extra` says if any is set.
     let mut x = Extra::NONE;
     let mut extra = false;
+    // The event's name id: its format's index (one past them: unknown).
+    let event = |id: usize, x: &mut Extra, extra: &mut bool| match u16::try_from(id) {
+        Ok(e) if e != EVENT_IN_EXTRA => e,
+        _ => {
+            x.event = id as u32;
+            *extra = true;
+            EVENT_IN_EXTRA
+        }
+    };
     let plan = meta
         .format_index(type_id)
         .and_then(|i| Some((i, meta.plan(i)?)));
     let Some((idx, plan)) = plan else {
         stats.kinds[kind::UNKNOWN] += 1;
         batch.may_hold |= MAY_HOLD[kind::UNKNOWN];
+        rec.event = event(meta.formats.len(), &mut x, &mut extra);
         let start = batch.text.len();
         let _ = write!(batch.text, "type={}", type_id as u32);
         x.info = start as u32;
@@ -430,7 +428,7 @@ fn decode_record(
         batch.recs.push(rec);
         return Ok(());
     };
-    rec.event = idx as u32;
+    rec.event = event(idx, &mut x, &mut extra);
     let ks = &meta.kallsyms;
     let k = match plan {
         Plan::Function { ip, parent, le64 } => {

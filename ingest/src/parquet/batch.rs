@@ -181,6 +181,9 @@ pub(super) struct Batch {
     /// whose names follow from their addresses ([`Batch::push_block`]).
     ip_names: Vec<(u32, u32)>,
     parent_ip_names: Vec<u32>,
+    /// Key in `comm` of each `pid` dictionary entry, for rows pushed as
+    /// blocks.
+    pid_comms: Vec<u32>,
     /// The name dictionaries of a row group whose every row's names follow
     /// from its addresses (then `function`, `parent` and `module` stay
     /// empty, [`Batch::encode`]).
@@ -265,13 +268,29 @@ impl Batch {
         }
         self.ts.extend(rows.iter().map(|r| r.ts));
         self.cpu.extend(rows.iter().map(|r| Some(u64::from(r.cpu))));
+        let pid_start = self.pid.keys.len();
         self.pid
             .extend(rows.iter().map(|r| Some(u64::from(r.pid as u32))));
         self.tgid.validity.push_n(false, rows.len());
-        self.comm
-            .extend_ids(rows.iter().map(|r| r.comm), |i| Some(names.comm(i)));
+        // A thread's task name follows from its id: each thread new to the
+        // row group is named once, then every row takes the name of its
+        // thread's key.
+        for &pid in &self.pid.dict[self.pid_comms.len()..] {
+            let id = names.comm_of(pid as u32 as i32);
+            let key = self.comm.key_by_id(id, |i| Some(names.comm(i)));
+            self.pid_comms.push(key.unwrap_or(NULL_KEY));
+        }
+        let comms = &self.pid_comms;
+        self.comm.extend_keys(
+            self.pid.keys[pid_start..]
+                .iter()
+                .map(|&k| comms[k as usize]),
+        );
+        let extras = block.extras;
         self.event
-            .extend_ids(rows.iter().map(|r| r.event), |i| Some(names.event(i)));
+            .extend_ids(rows.iter().map(|r| r.event_id(extras)), |i| {
+                Some(names.event(i))
+            });
         self.ip.extend(rows.iter().map(|r| some64(r.ip)));
         self.parent_ip
             .extend(rows.iter().map(|r| some64(r.parent_ip)));
@@ -479,6 +498,7 @@ impl Batch {
         }
         self.ip_names.clear();
         self.parent_ip_names.clear();
+        self.pid_comms.clear();
         self.function_names.clear();
         self.parent_names.clear();
         self.module_names.clear();
