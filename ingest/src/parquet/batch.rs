@@ -55,9 +55,10 @@ fn all_valid(v: &Validity) -> bool {
 struct Unnamed {
     /// First row without names.
     row: usize,
-    /// Its index among the keys of `ip` and `parent_ip`.
+    /// Its index among the keys of `ip`, `parent_ip` and `pid`.
     ip: usize,
     parent_ip: usize,
+    pid: usize,
 }
 
 /// The symbol of each address resolved so far, and the names of those
@@ -207,7 +208,9 @@ pub(super) struct Batch {
 
 /// Columns of the events schema, in its order.
 const COLUMNS: usize = 21;
-/// The name columns that can follow from the address columns.
+/// The name columns that can follow from other columns: the task name
+/// from the thread id, the others from the addresses.
+const COMM: usize = 4;
 const FUNCTION: usize = 6;
 const PARENT: usize = 7;
 const MODULE: usize = 8;
@@ -263,29 +266,15 @@ impl Batch {
                 row: self.len(),
                 ip: self.ip.keys.len(),
                 parent_ip: self.parent_ip.keys.len(),
+                pid: self.pid.keys.len(),
             };
             self.names = Some(Arc::clone(block.names));
         }
         self.ts.extend(rows.iter().map(|r| r.ts));
         self.cpu.extend(rows.iter().map(|r| Some(u64::from(r.cpu))));
-        let pid_start = self.pid.keys.len();
         self.pid
             .extend(rows.iter().map(|r| Some(u64::from(r.pid as u32))));
         self.tgid.validity.push_n(false, rows.len());
-        // A thread's task name follows from its id: each thread new to the
-        // row group is named once, then every row takes the name of its
-        // thread's key.
-        for &pid in &self.pid.dict[self.pid_comms.len()..] {
-            let id = names.comm_of(pid as u32 as i32);
-            let key = self.comm.key_by_id(id, |i| Some(names.comm(i)));
-            self.pid_comms.push(key.unwrap_or(NULL_KEY));
-        }
-        let comms = &self.pid_comms;
-        self.comm.extend_keys(
-            self.pid.keys[pid_start..]
-                .iter()
-                .map(|&k| comms[k as usize]),
-        );
         let extras = block.extras;
         self.event
             .extend_ids(rows.iter().map(|r| r.event_id(extras)), |i| {
@@ -344,6 +333,16 @@ impl Batch {
         }
     }
 
+    /// The key of the task name of each thread new to the row group (a
+    /// thread's task name follows from its id).
+    fn resolve_comms(&mut self, names: &dyn BlockNames) {
+        for &pid in &self.pid.dict[self.pid_comms.len()..] {
+            let id = names.comm_of(pid as u32 as i32);
+            let key = self.comm.key_by_id(id, |i| Some(names.comm(i)));
+            self.pid_comms.push(key.unwrap_or(NULL_KEY));
+        }
+    }
+
     /// [`Batch::resolve_names`] for a row group whose every row's names
     /// follow from its addresses, into the dictionaries of names interned
     /// in `known`. True if there were such rows.
@@ -351,6 +350,7 @@ impl Batch {
         let Some(shared) = self.names.take() else {
             return false;
         };
+        self.resolve_comms(&*shared);
         for &addr in &self.ip.dict[self.ip_names.len()..] {
             let (f, m) = known.names_at(&shared, addr);
             self.ip_names
@@ -370,6 +370,7 @@ impl Batch {
             return false;
         };
         let names = &*shared;
+        self.resolve_comms(names);
         for &addr in &self.ip.dict[self.ip_names.len()..] {
             let sym = known.symbol_at(&shared, addr);
             let f = self.function.key_by_id(sym, |i| names.symbol(i));
@@ -388,6 +389,13 @@ impl Batch {
     /// The second half of [`Batch::settle_names`]: every row without names
     /// takes those of its addresses' keys.
     fn name_rows(&mut self) {
+        // (Every row pushed as a block has a thread id.)
+        let comms = &self.pid_comms;
+        self.comm.extend_keys(
+            self.pid.keys[self.unnamed.pid..]
+                .iter()
+                .map(|&k| comms[k as usize]),
+        );
         let rows = self.unnamed.row..self.len();
         let (ip, ips) = (&self.ip.validity, &self.ip.keys[self.unnamed.ip..]);
         let none = (NULL_KEY, NULL_KEY);
@@ -432,14 +440,13 @@ impl Batch {
     /// The key vectors that get one key per row (the others only one per
     /// non-null row, and rows without them are the rule; the name columns
     /// of rows pushed as blocks get their keys when encoded).
-    fn row_keys(&mut self) -> [&mut Vec<u32>; 7] {
+    fn row_keys(&mut self) -> [&mut Vec<u32>; 6] {
         [
             &mut self.cpu.keys,
             &mut self.pid.keys,
             &mut self.ip.keys,
             &mut self.parent_ip.keys,
             &mut self.preempt.keys,
-            &mut self.comm.keys,
             &mut self.event.keys,
         ]
     }
@@ -536,7 +543,7 @@ impl Batch {
             1 => int(&self.cpu, IntKind::U32),
             2 => int(&self.pid, IntKind::I32),
             3 => int(&self.tgid, IntKind::I32),
-            4 => str(&self.comm),
+            COMM => str(&self.comm),
             5 => str(&self.event),
             FUNCTION => str(&self.function),
             PARENT => str(&self.parent),
@@ -571,9 +578,10 @@ impl Batch {
         }
     }
 
-    /// Keys ([`NULL_KEY`]: null) of name column `i` (function, parent or
-    /// module) for a row group whose every row's names follow from its
-    /// addresses, made from the address column's keys into `out`.
+    /// Keys ([`NULL_KEY`]: null) of name column `i` (comm, function,
+    /// parent or module) for a row group whose every row's names follow
+    /// from its thread id and addresses, made from the keys of the column
+    /// they follow from into `out`.
     fn derive_names(&self, i: usize, out: &mut Derived) {
         out.keys.clear();
         out.validity.clear();
@@ -581,6 +589,7 @@ impl Batch {
         match i {
             FUNCTION => self.gather(&self.ip, &self.ip_names, none, |n| n.0, &mut out.keys),
             MODULE => self.gather(&self.ip, &self.ip_names, none, |n| n.1, &mut out.keys),
+            COMM => self.gather(&self.pid, &self.pid_comms, NULL_KEY, |n| n, &mut out.keys),
             _ => self.gather(
                 &self.parent_ip,
                 &self.parent_ip_names,
@@ -644,17 +653,27 @@ impl Batch {
                         Some(s) => s,
                         None => scratch.insert(Scratch::new(level)?),
                     };
-                    if derive && matches!(i, FUNCTION | PARENT | MODULE) {
+                    if derive && matches!(i, COMM | FUNCTION | PARENT | MODULE) {
                         return DERIVED.with_borrow_mut(|d| {
                             this.derive_names(i, d);
-                            let ids = match i {
-                                FUNCTION => &this.function_names.dict,
-                                PARENT => &this.parent_names.dict,
-                                _ => &this.module_names.dict,
+                            let dict = match i {
+                                COMM => Strs::Own(&this.comm.dict),
+                                FUNCTION => Strs::Interned {
+                                    ids: &this.function_names.dict,
+                                    strings,
+                                },
+                                PARENT => Strs::Interned {
+                                    ids: &this.parent_names.dict,
+                                    strings,
+                                },
+                                _ => Strs::Interned {
+                                    ids: &this.module_names.dict,
+                                    strings,
+                                },
                             };
                             let values = Values::StrDict {
                                 keys: &d.keys,
-                                dict: Strs::Interned { ids, strings },
+                                dict,
                             };
                             encode_column(&d.validity, values, scratch)
                         });
