@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One benchmark for every stage, each beside its reference tool in the same run.
 # Prints: work, hap's time, the reference's time, the ratio (reference / hap,
-# higher is better for hap), hap's peak RSS. Times are medians of RUNS runs.
+# higher is better for hap), hap's peak RSS. Times are medians of RUNS runs,
+# hap and the reference taking turns.
 # Usage: bench/run.sh [RUNS]     (needs ../shared/traces and scripts/setup.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,27 +24,30 @@ dat=$shared/linux-6.1/runtimes/qemu-user/trace.dat
 zstdcat "$text_zst" > "$work/trace.txt"
 cat "$dat" "$vm" > /dev/null
 
-# median wall seconds (from the monotonic clock: GNU time rounds to 10 ms)
-# and peak RSS (MB) of a shell command over $runs runs
-measure() {
-  local times=() peak=0 t m start end
-  for _ in $(seq "$runs"); do
-    start=$(date +%s%N)
-    /usr/bin/time -o "$work/time" -f '%M' sh -c "$1" > /dev/null 2>&1
-    end=$(date +%s%N)
-    read -r m < <(tail -n 1 "$work/time")
-    t=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
-    times+=("$t"); [ "$m" -gt "$peak" ] && peak=$m
-  done
-  printf '%s %s\n' "$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')" "$((peak / 1024))"
+# wall seconds (from the monotonic clock: GNU time rounds to 10 ms) and
+# peak RSS (KB) of one run of a shell command
+once() {
+  local start end m
+  start=$(date +%s%N)
+  /usr/bin/time -o "$work/time" -f '%M' sh -c "$1" > /dev/null 2>&1
+  end=$(date +%s%N)
+  read -r m < <(tail -n 1 "$work/time")
+  printf '%s %s\n' "$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" "$m"
 }
 
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
 row() { # work hap_cmd ref_cmd
-  local ht hm rt rm
-  read -r ht hm < <(measure "$2")
-  read -r rt rm < <(measure "$3")
+  # The two commands take turns, run after run, so that both see the same
+  # minutes of a shared host (whose speed drifts by up to 1.5x).
+  local hts=() rts=() hm=0 t m ht rt
+  for _ in $(seq "$runs"); do
+    read -r t m < <(once "$2"); hts+=("$t"); [ "$m" -gt "$hm" ] && hm=$m
+    read -r t m < <(once "$3"); rts+=("$t")
+  done
+  ht=$(median "${hts[@]}") rt=$(median "${rts[@]}")
   last_ht=$ht last_rt=$rt
-  printf '%-44s %9s %9s %9s %9s\n' "$1" "$ht" "$rt" "$(awk -v a="$rt" -v b="$ht" 'BEGIN { printf "%.1fx", a / (b > 0 ? b : 0.005) }')" "$hm"
+  printf '%-44s %9s %9s %9s %9s\n' "$1" "$ht" "$rt" "$(awk -v a="$rt" -v b="$ht" 'BEGIN { printf "%.1fx", a / (b > 0 ? b : 0.005) }')" "$((hm / 1024))"
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); median of $runs runs; $(date -u +%F)"
