@@ -149,9 +149,10 @@ impl<'a> CpuStream<'a> {
             pending: None,
             stats: CpuStats::default(),
             progress: Progress::default(),
-            syms: Lookups {
-                syms: Some(SymCache::default()),
-            },
+            // No symbol cache until asked for one (`set_resolve`): a
+            // sink that takes blocks resolves addresses itself, and the
+            // cache's 256 KB were filled for nothing.
+            syms: Lookups { syms: None },
             spares: Vec::new(),
         }
     }
