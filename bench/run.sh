@@ -25,17 +25,27 @@ zstdcat "$text_zst" > "$work/trace.txt"
 cat "$dat" "$vm" > /dev/null
 
 # wall seconds (from the monotonic clock: GNU time rounds to 10 ms) and
-# peak RSS (KB) of one run of a shell command
+# peak RSS (KB) of one run of a shell command, less $overhead: what the
+# measuring itself takes (`date`, GNU time and `sh` starting), timed on
+# `true` before the first row
+overhead=0
 once() {
   local start end m
   start=$(date +%s%N)
   /usr/bin/time -o "$work/time" -f '%M' sh -c "$1" > /dev/null 2>&1
   end=$(date +%s%N)
   read -r m < <(tail -n 1 "$work/time")
-  printf '%s %s\n' "$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" "$m"
+  printf '%s %s\n' "$(awk -v a="$start" -v b="$end" -v o="$overhead" 'BEGIN { t = (b - a) / 1e9 - o; printf "%.4f", (t > 0 ? t : 0) }')" "$m"
 }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# The measuring's own time, from 9 runs of `true`.
+calibrate() {
+  local ts=() t m
+  for _ in $(seq 9); do read -r t m < <(once true); ts+=("$t"); done
+  overhead=$(median "${ts[@]}")
+}
 
 row() { # work hap_cmd ref_cmd
   # The two commands take turns, run after run, so that both see the same
@@ -47,10 +57,12 @@ row() { # work hap_cmd ref_cmd
   done
   ht=$(median "${hts[@]}") rt=$(median "${rts[@]}")
   last_ht=$ht last_rt=$rt
-  printf '%-44s %9s %9s %9s %9s\n' "$1" "$ht" "$rt" "$(awk -v a="$rt" -v b="$ht" 'BEGIN { printf "%.1fx", a / (b > 0 ? b : 0.005) }')" "$((hm / 1024))"
+  printf '%-44s %9.3f %9.3f %9s %9s\n' "$1" "$ht" "$rt" "$(awk -v a="$rt" -v b="$ht" 'BEGIN { printf "%.1fx", a / (b > 0 ? b : 0.005) }')" "$((hm / 1024))"
 }
 
+calibrate
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); median of $runs runs; $(date -u +%F)"
+echo "timing overhead subtracted from every run: $(awk -v o="$overhead" 'BEGIN { printf "%.1f ms", o * 1000 }') (date, GNU time and sh, timed on \`true\`)"
 echo "inputs: $(basename "$(dirname "$text_zst")")/trace.txt ($(stat -c %s "$work/trace.txt") bytes), trace.dat ($(stat -c %s "$dat") bytes), vmlinux ($(stat -c %s "$vm") bytes)"
 printf '%-44s %9s %9s %9s %9s\n' work "hap (s)" "ref (s)" "ratio" "hap MB"
 "$hap" symbols --vmlinux "$vm" -o "$work/warm.parquet" 2> /dev/null   # warm the symbol cache
