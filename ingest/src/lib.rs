@@ -172,8 +172,7 @@ pub fn ingest_to_parquet(path: &Path, out: &Path, options: &Options) -> Result<R
         .with_path(path));
     }
     drop(input);
-    let size = std::fs::metadata(path).map_or(0, |m| m.len());
-    let mut writer = parquet::EventsWriter::create_for(out, size)?;
+    let mut writer = parquet::EventsWriter::create(out)?;
     let summary = read_trace(path, options, &[], &mut writer)?;
     writer.finish(&summary.info)?;
     Ok(summary)

@@ -17,7 +17,6 @@ use polars_parquet::write::KeyValue;
 
 use super::batch::{AddrSymbols, Batch};
 use super::file::FileWriter;
-use super::spare::Spares;
 use super::BATCH_ROWS;
 use crate::block::Rows;
 
@@ -80,18 +79,14 @@ pub(super) struct Background {
     done: Receiver<Box<Batch>>,
     thread: Option<JoinHandle<PolarsResult<u64>>>,
     in_flight: bool,
-    /// Where builders come from before the first one comes back.
-    spares: Spares,
 }
 
 impl Background {
-    /// Start the thread, which calls `written` after each row group;
-    /// builders are taken from `spares` until they come back.
+    /// Start the thread, which calls `written` after each row group.
     pub(super) fn start<W: Write + Send + 'static>(
         writer: FileWriter<W>,
         level: i32,
         written: impl FnMut() + Send + 'static,
-        spares: Spares,
     ) -> std::io::Result<Background> {
         let (jobs, job_rx) = sync_channel(1);
         let (done_tx, done) = sync_channel(1);
@@ -103,7 +98,6 @@ impl Background {
             done,
             thread: Some(thread),
             in_flight: false,
-            spares,
         })
     }
 
@@ -119,17 +113,17 @@ impl Background {
 
     /// A builder for the first row group.
     pub(super) fn first_batch(&self) -> Box<Batch> {
-        self.spares.take()
+        Batch::with_capacity(BATCH_ROWS)
     }
 
     /// Hand over a row group. Returns the previous row group's builder,
-    /// once encoded, emptied for reuse (a spare the first time); waits for
-    /// that encoding to finish.
+    /// once encoded, emptied for reuse (a new one the first time); waits
+    /// for that encoding to finish.
     pub(super) fn write(&mut self, batch: Box<Batch>) -> PolarsResult<Box<Batch>> {
         let mut previous = if self.in_flight {
             self.done.recv().map_err(|_| self.failure())?
         } else {
-            self.spares.take()
+            Batch::with_capacity(BATCH_ROWS)
         };
         previous.clear();
         self.send(Job::RowGroup(batch))?;
@@ -221,7 +215,7 @@ mod tests {
             data_page_size: None,
         };
         let writer = FileWriter::new(Full { room }, parquet, &options).unwrap();
-        Background::start(writer, 3, || {}, Spares::start(1_000, 2)).unwrap()
+        Background::start(writer, 3, || {}).unwrap()
     }
 
     /// `n` events whose timestamps do not compress well.

@@ -455,30 +455,6 @@ impl Batch {
         self.ts.len()
     }
 
-    /// Rows the builder holds without growing.
-    #[cfg(test)]
-    pub(super) fn capacity(&self) -> usize {
-        self.ts.capacity()
-    }
-
-    /// Fault in every page of the row-per-row vectors' reserved room by
-    /// writing a byte of each (the room's contents are not values until
-    /// rows are pushed), so that filling them takes no page faults.
-    pub(super) fn touch_pages(&mut self) {
-        fn touch<T: Copy + Default>(v: &mut Vec<T>) {
-            let stride = (4096 / std::mem::size_of::<T>()).max(1);
-            for slot in v.spare_capacity_mut().iter_mut().step_by(stride) {
-                slot.write(T::default());
-            }
-            std::hint::black_box(v);
-        }
-        touch(&mut self.ts);
-        for keys in self.row_keys() {
-            touch(keys);
-        }
-        touch(&mut self.flags.values);
-    }
-
     /// Empty every column, keeping their memory.
     pub(super) fn clear(&mut self) {
         self.ts.clear();

@@ -317,7 +317,7 @@ fn build(
     batch: Option<Box<Batch>>,
 ) -> PolarsResult<u64> {
     let mut names: [Vec<Box<str>>; 5] = Default::default();
-    // Taken when the first rows come, to give the spare time to be made.
+    // The first builder is made when the first rows come.
     let Ok(first) = rx.recv() else {
         return Err(polars_err!(ComputeError: "events writer stopped before the footer"));
     };

@@ -22,7 +22,6 @@ mod column;
 mod encode;
 mod file;
 mod handoff;
-mod spare;
 mod stage;
 use background::Background;
 use stage::Stage;
@@ -33,11 +32,6 @@ use stage::Stage;
 /// last event was read, twice as long: 0.966x the time at 1.07x the size
 /// (docs/performance.md).
 pub const BATCH_ROWS: usize = 1 << 17;
-
-/// Input size from which row-group builders are prepared ahead: about a
-/// row group of a compressed trace.dat (5 bytes an event), or of a
-/// zstd-compressed text trace.
-const SPARES_FROM: u64 = 2 << 20;
 
 /// Bytes of the events file buffered before a write.
 const OUT_BUFFER: usize = 256 << 10;
@@ -121,14 +115,6 @@ impl std::fmt::Debug for EventsWriter {
 impl EventsWriter {
     /// Start writing `path` (through a temporary file beside it).
     pub fn create(path: &Path) -> Result<EventsWriter, Error> {
-        Self::create_for(path, 0)
-    }
-
-    /// Start writing `path` from a trace of `input_bytes` bytes: from
-    /// [`SPARES_FROM`] bytes on (traces of several row groups), the row
-    /// groups' builders are prepared ahead on idle CPU time
-    /// ([`spare::Spares`]).
-    pub fn create_for(path: &Path, input_bytes: u64) -> Result<EventsWriter, Error> {
         let out = AtomicFile::create(path).map_err(|e| Error::io(path, e))?;
         let file = out.try_clone().map_err(|e| Error::io(path, e))?;
         let perr = |e| Error::parquet(path, e);
@@ -148,17 +134,8 @@ impl EventsWriter {
         let file = std::io::BufWriter::with_capacity(OUT_BUFFER, file);
         let writer = file::FileWriter::new(file, parquet_schema, &options).map_err(perr)?;
         let flushing = out.try_clone().map_err(|e| Error::io(path, e))?;
-        let spares = match input_bytes >= SPARES_FROM {
-            true => spare::Spares::start(BATCH_ROWS, 2),
-            false => spare::Spares::none(BATCH_ROWS),
-        };
-        let writer = Background::start(
-            writer,
-            ZSTD_LEVEL,
-            move || start_writeback(&flushing),
-            spares,
-        )
-        .map_err(|e| Error::io(path, e))?;
+        let writer = Background::start(writer, ZSTD_LEVEL, move || start_writeback(&flushing))
+            .map_err(|e| Error::io(path, e))?;
         Ok(EventsWriter {
             path: path.to_path_buf(),
             stage: Stage::new(writer),
