@@ -43,6 +43,27 @@ fn by_address<'a, T: Copy>(
     )
 }
 
+/// `pick(table[k])` for rows `rows` of a key column (its `validity`;
+/// `keys`, the keys of its non-null rows from the first of `rows` on), with
+/// `pick(none)` for a null row, appended to `out`.
+fn gather<T: Copy>(
+    validity: &Validity,
+    rows: Range<usize>,
+    keys: &[u32],
+    table: &[T],
+    none: T,
+    pick: impl Fn(T) -> u32,
+    out: &mut Vec<u32>,
+) {
+    if all_valid(validity) {
+        // Every row has a value (a function trace's addresses): one key
+        // per row, a gather the compiler vectorizes.
+        out.extend(keys.iter().map(|&k| pick(table[k as usize])));
+    } else {
+        out.extend(by_address(validity, rows, keys, table, none).map(pick));
+    }
+}
+
 /// True if every row of the column holds a value.
 fn all_valid(v: &Validity) -> bool {
     v.nulls() == 0
@@ -389,40 +410,21 @@ impl Batch {
     /// The second half of [`Batch::settle_names`]: every row without names
     /// takes those of its addresses' keys.
     fn name_rows(&mut self) {
-        // (Every row pushed as a block has a thread id.)
-        let comms = &self.pid_comms;
-        self.comm.extend_keys(
-            self.pid.keys[self.unnamed.pid..]
-                .iter()
-                .map(|&k| comms[k as usize]),
-        );
         let rows = self.unnamed.row..self.len();
-        let (ip, ips) = (&self.ip.validity, &self.ip.keys[self.unnamed.ip..]);
         let none = (NULL_KEY, NULL_KEY);
-        let table = &self.ip_names;
-        if all_valid(ip) {
-            // Every row has an address (a function trace): one key per row,
-            // a gather the compiler vectorizes.
-            self.function
-                .extend_keys(ips.iter().map(|&k| table[k as usize].0));
-            self.module
-                .extend_keys(ips.iter().map(|&k| table[k as usize].1));
-        } else {
-            self.function
-                .extend_keys(by_address(ip, rows.clone(), ips, table, none).map(|(f, _)| f));
-            self.module
-                .extend_keys(by_address(ip, rows.clone(), ips, table, none).map(|(_, m)| m));
-        }
+        let (pid, pids) = (&self.pid.validity, &self.pid.keys[self.unnamed.pid..]);
+        let (ip, ips) = (&self.ip.validity, &self.ip.keys[self.unnamed.ip..]);
         let parent_ip = &self.parent_ip.validity;
         let parent_ips = &self.parent_ip.keys[self.unnamed.parent_ip..];
-        let table = &self.parent_ip_names;
-        if all_valid(parent_ip) {
-            self.parent
-                .extend_keys(parent_ips.iter().map(|&k| table[k as usize]));
-        } else {
-            self.parent
-                .extend_keys(by_address(parent_ip, rows, parent_ips, table, NULL_KEY));
-        }
+        let (comms, names, parents) = (&self.pid_comms, &self.ip_names, &self.parent_ip_names);
+        self.comm
+            .extend_keys(|out| gather(pid, rows.clone(), pids, comms, NULL_KEY, |n| n, out));
+        self.function
+            .extend_keys(|out| gather(ip, rows.clone(), ips, names, none, |n| n.0, out));
+        self.module
+            .extend_keys(|out| gather(ip, rows.clone(), ips, names, none, |n| n.1, out));
+        self.parent
+            .extend_keys(|out| gather(parent_ip, rows, parent_ips, parents, NULL_KEY, |n| n, out));
     }
 
     /// A builder whose row-per-row vectors hold `n` rows without growing
@@ -561,38 +563,23 @@ impl Batch {
     fn derive_names(&self, i: usize, out: &mut Derived) {
         out.keys.clear();
         out.validity.clear();
+        let (rows, keys) = (0..self.len(), &mut out.keys);
         let none = (NULL_KEY, NULL_KEY);
+        let (ip, ips) = (&self.ip.validity, &self.ip.keys);
         match i {
-            FUNCTION => self.gather(&self.ip, &self.ip_names, none, |n| n.0, &mut out.keys),
-            MODULE => self.gather(&self.ip, &self.ip_names, none, |n| n.1, &mut out.keys),
-            COMM => self.gather(&self.pid, &self.pid_comms, NULL_KEY, |n| n, &mut out.keys),
-            _ => self.gather(
-                &self.parent_ip,
-                &self.parent_ip_names,
-                NULL_KEY,
-                |n| n,
-                &mut out.keys,
-            ),
+            COMM => {
+                let (pid, pids) = (&self.pid.validity, &self.pid.keys);
+                gather(pid, rows, pids, &self.pid_comms, NULL_KEY, |n| n, keys)
+            }
+            FUNCTION => gather(ip, rows, ips, &self.ip_names, none, |n| n.0, keys),
+            MODULE => gather(ip, rows, ips, &self.ip_names, none, |n| n.1, keys),
+            _ => {
+                let (parent_ip, parent_ips) = (&self.parent_ip.validity, &self.parent_ip.keys);
+                let table = &self.parent_ip_names;
+                gather(parent_ip, rows, parent_ips, table, NULL_KEY, |n| n, keys)
+            }
         }
-        settle_nulls(&mut out.keys, 0, &mut out.validity);
-    }
-
-    /// `pick(table[k])` for each row's key `k` in address column `col`,
-    /// `pick(none)` for a row without an address, appended to `out`.
-    fn gather<T: Copy>(
-        &self,
-        col: &IntColumn,
-        table: &[T],
-        none: T,
-        pick: impl Fn(T) -> u32,
-        out: &mut Vec<u32>,
-    ) {
-        if all_valid(&col.validity) {
-            // A gather the compiler vectorizes.
-            out.extend(col.keys.iter().map(|&k| pick(table[k as usize])));
-        } else {
-            out.extend(by_address(&col.validity, 0..self.len(), &col.keys, table, none).map(pick));
-        }
+        settle_nulls(keys, 0, &mut out.validity);
     }
 
     /// Encode the row group, one column chunk per column of the schema, in
@@ -676,6 +663,136 @@ mod tests {
                 valid.then(|| c.dict[*keys.next().unwrap() as usize].to_string())
             })
             .collect()
+    }
+
+    /// Names for blocks: pids 10 and 11 run `redis`, 12 `sh`; 0x100 is
+    /// `f`, 0x200 is `g` in `ext4`, 0x300 has no symbol.
+    #[derive(Debug)]
+    struct TestNames;
+
+    impl BlockNames for TestNames {
+        fn comm(&self, id: u32) -> &str {
+            ["redis", "sh"][id as usize]
+        }
+        fn comm_of(&self, pid: i32) -> u32 {
+            u32::from(pid == 12)
+        }
+        fn event(&self, _: u32) -> &str {
+            "function"
+        }
+        fn symbol(&self, id: u32) -> Option<&str> {
+            ["f", "g"].get(id as usize).copied()
+        }
+        fn module(&self, id: u32) -> Option<&str> {
+            (id == 1).then_some("ext4")
+        }
+        fn symbol_at(&self, addr: u64) -> u32 {
+            match addr {
+                0x100 => 0,
+                0x200 => 1,
+                _ => NONE32,
+            }
+        }
+    }
+
+    /// Per row, the names of a column derived at encoding time.
+    fn derived(b: &Batch, i: usize, strings: &[Box<str>]) -> Vec<Option<String>> {
+        let mut d = Derived::default();
+        b.derive_names(i, &mut d);
+        let dict: Vec<String> = match i {
+            COMM => b.comm.dict.iter().map(|s| s.to_string()).collect(),
+            FUNCTION => b
+                .function_names
+                .dict
+                .iter()
+                .map(|&n| strings[n as usize].to_string())
+                .collect(),
+            PARENT => b
+                .parent_names
+                .dict
+                .iter()
+                .map(|&n| strings[n as usize].to_string())
+                .collect(),
+            _ => b
+                .module_names
+                .dict
+                .iter()
+                .map(|&n| strings[n as usize].to_string())
+                .collect(),
+        };
+        let mut c = StrColumn::default();
+        c.validity = d.validity;
+        c.keys = d.keys;
+        c.dict = dict.into_iter().map(String::into_boxed_str).collect();
+        names(&c)
+    }
+
+    #[test]
+    fn names_that_follow_from_pids_and_addresses_are_the_same_stored_or_derived() {
+        let shared: Arc<dyn BlockNames> = Arc::new(TestNames);
+        let row = |pid, ip, parent_ip| crate::block::BlockRow {
+            ts: 0,
+            ip,
+            parent_ip,
+            cpu: 0,
+            pid,
+            extra: NONE32,
+            event: 0,
+            flags: 0,
+            preempt: 0,
+        };
+        let rows = [
+            row(10, 0x100, 0x200),
+            row(11, 0x200, 0x300),
+            row(12, 0x300, NONE64),
+            row(10, NONE64, 0x100),
+        ];
+        let block = || Rows {
+            rows: &rows,
+            extras: &[],
+            text: "",
+            names: &shared,
+            may_hold: 0,
+        };
+        let s = |v: &[Option<&str>]| v.iter().map(|n| n.map(String::from)).collect::<Vec<_>>();
+        let want = [
+            (
+                COMM,
+                s(&[Some("redis"), Some("redis"), Some("sh"), Some("redis")]),
+            ),
+            (FUNCTION, s(&[Some("f"), Some("g"), None, None])),
+            (PARENT, s(&[Some("g"), None, None, Some("f")])),
+            (MODULE, s(&[None, Some("ext4"), None, None])),
+        ];
+        // Stored row by row, as when other rows come before the block's.
+        let mut stored = Batch::default();
+        stored.push(&Event {
+            comm: "init",
+            ..Event::default()
+        });
+        stored.push_block(block());
+        stored.settle_names(&mut AddrSymbols::default());
+        for (i, w) in &want {
+            let column = match *i {
+                COMM => &stored.comm,
+                FUNCTION => &stored.function,
+                PARENT => &stored.parent,
+                _ => &stored.module,
+            };
+            assert_eq!(names(column)[1..], w[..], "stored column {i}");
+        }
+        // Made when encoded, from the pid and address keys.
+        let mut derive = Batch::default();
+        derive.push_block(block());
+        let mut known = AddrSymbols::default();
+        assert!(derive.resolve_interned(&mut known));
+        for (i, w) in &want {
+            assert_eq!(
+                &derived(&derive, *i, &known.strings),
+                w,
+                "derived column {i}"
+            );
+        }
     }
 
     #[test]

@@ -290,11 +290,11 @@ impl StrColumn {
     }
 
     /// Append rows by key ([`NULL_KEY`]: null), keys that
-    /// [`StrColumn::key_by_id`] gave.
+    /// [`StrColumn::key_by_id`] gave, which `fill` appends to the keys.
     #[inline]
-    pub fn extend_keys(&mut self, keys: impl Iterator<Item = u32>) {
+    pub fn extend_keys(&mut self, fill: impl FnOnce(&mut Vec<u32>)) {
         let start = self.keys.len();
-        self.keys.extend(keys);
+        fill(&mut self.keys);
         settle_nulls(&mut self.keys, start, &mut self.validity);
     }
 
