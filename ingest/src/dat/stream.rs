@@ -424,9 +424,7 @@ fn decode_record(
         let _ = write!(batch.text, "type={}", type_id as u32);
         x.info = start as u32;
         x.info_len = (batch.text.len() - start) as u32;
-        rec.extra = batch.extras.len() as u32;
-        batch.extras.push(x);
-        batch.recs.push(rec);
+        push(batch, rec, Some(x));
         return Ok(());
     };
     rec.event = event(idx, &mut x, &mut extra);
@@ -540,14 +538,20 @@ fn decode_record(
             extra = true;
         }
     }
-    if extra {
+    stats.kinds[k] += 1;
+    batch.may_hold |= MAY_HOLD[k];
+    push(batch, rec, extra.then_some(x));
+    Ok(())
+}
+
+/// Append `rec` to `batch`, with its `extra` fields if it has any.
+#[inline(always)]
+fn push(batch: &mut Batch, mut rec: BlockRow, extra: Option<Extra>) {
+    if let Some(x) = extra {
         rec.extra = batch.extras.len() as u32;
         batch.extras.push(x);
     }
-    stats.kinds[k] += 1;
-    batch.may_hold |= MAY_HOLD[k];
     batch.recs.push(rec);
-    Ok(())
 }
 
 #[cfg(test)]
