@@ -15,7 +15,7 @@ use rustc_hash::FxHashMap;
 
 use super::column::{settle_nulls, NULL_KEY};
 use super::column::{IntColumn, PlainColumn, StrColumn, TextColumn, Validity};
-use super::encode::{encode_column, IntKind, Scratch, Strs, Values};
+use super::encode::{encode_column, encode_dictionary, IntKind, Scratch, Strs, Values};
 use super::file::Chunk;
 use crate::block::{field, BlockNames, Rows, NONE32, NONE64};
 use crate::event::Event;
@@ -235,6 +235,8 @@ const COMM: usize = 4;
 const FUNCTION: usize = 6;
 const PARENT: usize = 7;
 const MODULE: usize = 8;
+/// The address column the function names follow from.
+const IP: usize = 9;
 
 /// A name column's keys and validity made at encoding time
 /// ([`Batch::derive_names`]), reused column after column.
@@ -526,7 +528,7 @@ impl Batch {
             FUNCTION => str(&self.function),
             PARENT => str(&self.parent),
             MODULE => str(&self.module),
-            9 => int(&self.ip, IntKind::U64),
+            IP => int(&self.ip, IntKind::U64),
             10 => int(&self.parent_ip, IntKind::U64),
             11..=14 => (
                 &self.flags.validity,
@@ -582,6 +584,17 @@ impl Batch {
         settle_nulls(keys, 0, &mut out.validity);
     }
 
+    /// True if each address of the row group has a name of its own, keyed
+    /// in the order the addresses came (the rule: the function tracer's
+    /// addresses are function entries; two static functions of one name
+    /// break it). Then the function column's keys are the address
+    /// column's, row for row, and so are the bytes of its data page. Once
+    /// [`Batch::resolve_interned`] has run.
+    fn function_keys_are_ip_keys(&self) -> bool {
+        self.function_names.dict.len() == self.ip.dict.len()
+            && (self.ip_names.iter().enumerate()).all(|(k, n)| n.0 as usize == k)
+    }
+
     /// Encode the row group, one column chunk per column of the schema, in
     /// its order, compressed with zstd at `level`.
     pub(super) fn encode(
@@ -601,6 +614,10 @@ impl Batch {
         } else {
             self.settle_names(known);
         }
+        // The function column's data page, when it is the address
+        // column's, is copied from that once compressed: only its
+        // dictionary page is made.
+        let function_as_ip = derive && self.function_keys_are_ip_keys();
         let (this, strings) = (&*self, &known.strings[..]);
         // `ts_ns` has no nulls: its validity is its length.
         let all = Validity::all_valid(self.ts.len());
@@ -608,7 +625,7 @@ impl Batch {
             static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
             static DERIVED: RefCell<Derived> = RefCell::new(Derived::default());
         }
-        (0..COLUMNS)
+        let mut chunks = (0..COLUMNS)
             .into_par_iter()
             .map(|i| {
                 SCRATCH.with_borrow_mut(|scratch| {
@@ -618,7 +635,6 @@ impl Batch {
                     };
                     if derive && matches!(i, COMM | FUNCTION | PARENT | MODULE) {
                         return DERIVED.with_borrow_mut(|d| {
-                            this.derive_names(i, d);
                             let dict = match i {
                                 COMM => Strs::Own(&this.comm.dict),
                                 FUNCTION => Strs::Interned {
@@ -634,6 +650,11 @@ impl Batch {
                                     strings,
                                 },
                             };
+                            if i == FUNCTION && function_as_ip {
+                                let values = Values::StrDict { keys: &[], dict };
+                                return encode_dictionary(&this.ip.validity, values, scratch);
+                            }
+                            this.derive_names(i, d);
                             let values = Values::StrDict {
                                 keys: &d.keys,
                                 dict,
@@ -645,7 +666,12 @@ impl Batch {
                     encode_column(validity, values, scratch)
                 })
             })
-            .collect()
+            .collect::<PolarsResult<Vec<Chunk>>>()?;
+        if function_as_ip {
+            let (function, ip) = chunks.split_at_mut(IP);
+            function[FUNCTION].take_data_pages_of(&ip[0]);
+        }
+        Ok(chunks)
     }
 }
 
@@ -792,6 +818,83 @@ mod tests {
                 w,
                 "derived column {i}"
             );
+        }
+    }
+
+    /// Names for blocks in which 0x100 and 0x400 are two static functions
+    /// named `f`, 0x200 is `g`.
+    #[derive(Debug)]
+    struct TwinNames;
+
+    impl BlockNames for TwinNames {
+        fn comm(&self, _: u32) -> &str {
+            "redis"
+        }
+        fn comm_of(&self, _: i32) -> u32 {
+            0
+        }
+        fn event(&self, _: u32) -> &str {
+            "function"
+        }
+        fn symbol(&self, id: u32) -> Option<&str> {
+            ["f", "g", "f"].get(id as usize).copied()
+        }
+        fn module(&self, _: u32) -> Option<&str> {
+            None
+        }
+        fn symbol_at(&self, addr: u64) -> u32 {
+            match addr {
+                0x100 => 0,
+                0x200 => 1,
+                0x400 => 2,
+                _ => NONE32,
+            }
+        }
+    }
+
+    #[test]
+    fn a_function_column_keyed_as_its_addresses_takes_their_data_page() {
+        let shared: Arc<dyn BlockNames> = Arc::new(TwinNames);
+        let row = |ip| crate::block::BlockRow {
+            ts: 0,
+            ip,
+            parent_ip: NONE64,
+            cpu: 0,
+            pid: 1,
+            extra: NONE32,
+            event: 0,
+            flags: 0,
+            preempt: 0,
+        };
+        // Null addresses among the rows, so the pages carry a bitmap.
+        let own = [0x100, NONE64, 0x200, 0x200, 0x100, NONE64, 0x200];
+        let twins = [0x100, 0x200, NONE64, 0x400, 0x100];
+        for (addrs, follows) in [(&own[..], true), (&twins[..], false)] {
+            let rows: Vec<_> = addrs.iter().map(|&a| row(a)).collect();
+            let mut b = Batch::default();
+            b.push_block(Rows {
+                rows: &rows,
+                extras: &[],
+                text: "",
+                names: &shared,
+                may_hold: 0,
+            });
+            let mut known = AddrSymbols::default();
+            let chunks = b.encode(1, &mut known).unwrap();
+            assert_eq!(b.function_keys_are_ip_keys(), follows, "{addrs:x?}");
+            // The chunk as made from the function column's own keys.
+            let mut d = Derived::default();
+            b.derive_names(FUNCTION, &mut d);
+            let dict = Strs::Interned {
+                ids: &b.function_names.dict,
+                strings: &known.strings,
+            };
+            let values = Values::StrDict {
+                keys: &d.keys,
+                dict,
+            };
+            let own = encode_column(&d.validity, values, &mut Scratch::new(1).unwrap()).unwrap();
+            assert_eq!(chunks[FUNCTION], own, "{addrs:x?}");
         }
     }
 

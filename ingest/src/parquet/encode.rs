@@ -407,10 +407,32 @@ pub(super) fn encode_column(
     values: Values<'_>,
     scratch: &mut Scratch,
 ) -> PolarsResult<Chunk> {
+    encode_pages(validity, values, scratch, true)
+}
+
+/// [`encode_column`] without the data page, for a dictionary-encoded
+/// column whose data page is another column's
+/// ([`Chunk::take_data_pages_of`]).
+pub(super) fn encode_dictionary(
+    validity: &Validity,
+    values: Values<'_>,
+    scratch: &mut Scratch,
+) -> PolarsResult<Chunk> {
+    encode_pages(validity, values, scratch, false)
+}
+
+fn encode_pages(
+    validity: &Validity,
+    values: Values<'_>,
+    scratch: &mut Scratch,
+    data_page: bool,
+) -> PolarsResult<Chunk> {
     let Scratch { dict, data, zstd } = scratch;
     dict.clear();
     data.clear();
-    def_levels(data, validity);
+    if data_page {
+        def_levels(data, validity);
+    }
     let rows = validity.len();
     let nulls = validity.nulls();
     let mut dict_values = None;
@@ -428,7 +450,9 @@ pub(super) fn encode_column(
                 put_int(dict, v, kind);
             }
             dict_values = Some(d.len());
-            dict_keys(data, keys, d.len());
+            if data_page {
+                dict_keys(data, keys, d.len());
+            }
             let range = int_stats(d.iter().copied(), kind);
             (Encoding::RLE_DICTIONARY, statistics(nulls, range))
         }
@@ -437,7 +461,9 @@ pub(super) fn encode_column(
                 put_str(dict, s);
             }
             dict_values = Some(d.len());
-            dict_keys(data, keys, d.len());
+            if data_page {
+                dict_keys(data, keys, d.len());
+            }
             let range = str_stats(d.iter());
             (Encoding::RLE_DICTIONARY, statistics(nulls, range))
         }
@@ -500,10 +526,12 @@ pub(super) fn encode_column(
             bytes: &dict[..],
         });
     }
-    pages.push(RawPage::Data {
-        header: data_header(rows, encoding)?,
-        bytes: &data[..],
-    });
+    if data_page {
+        pages.push(RawPage::Data {
+            header: data_header(rows, encoding)?,
+            bytes: &data[..],
+        });
+    }
     Chunk::compress(&pages, rows, Some(stats), Some(zstd).filter(|_| compress))
 }
 

@@ -44,12 +44,16 @@ fn serialize(
 /// its header, and what its metadata needs, with offsets relative to the
 /// start of `bytes` until [`FileWriter::write_row_group`] places it.
 #[derive(Debug)]
+#[cfg_attr(test, derive(PartialEq))]
 pub(super) struct Chunk {
     bytes: Vec<u8>,
     dictionary_page: bool,
     first_data_page: usize,
     num_values: i64,
     uncompressed_size: i64,
+    /// Of `uncompressed_size`, what the dictionary page takes (with its
+    /// header).
+    dictionary_size: i64,
     encodings: Vec<Encoding>,
     statistics: Option<Statistics>,
     codec: CompressionCodec,
@@ -114,6 +118,7 @@ impl Chunk {
             first_data_page: 0,
             num_values: rows as i64,
             uncompressed_size: 0,
+            dictionary_size: 0,
             encodings: vec![Encoding::RLE],
             statistics,
             codec: match zstd {
@@ -163,11 +168,27 @@ impl Chunk {
             serialize(&mut chunk.bytes, |p| header.write_to_out_protocol(p))?;
             let header_size = (chunk.bytes.len() - start) as i64;
             chunk.uncompressed_size += header_size + buffer.len() as i64;
+            if matches!(page, RawPage::Dictionary { .. }) {
+                chunk.dictionary_size = chunk.uncompressed_size;
+            }
             chunk.bytes.extend_from_slice(compressed);
         }
         chunk.encodings.sort();
         chunk.encodings.dedup();
         Ok(chunk)
+    }
+
+    /// Append the data pages of `other`, a chunk compressed the same way
+    /// whose data pages are those this chunk's would be (a column whose
+    /// every row's key is that of the other column's row).
+    pub(super) fn take_data_pages_of(&mut self, other: &Chunk) {
+        self.first_data_page = self.bytes.len();
+        self.bytes
+            .extend_from_slice(&other.bytes[other.first_data_page..]);
+        self.uncompressed_size += other.uncompressed_size - other.dictionary_size;
+        self.encodings.extend_from_slice(&other.encodings);
+        self.encodings.sort();
+        self.encodings.dedup();
     }
 }
 
