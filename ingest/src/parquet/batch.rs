@@ -203,6 +203,12 @@ pub(super) struct Batch {
     /// whose names follow from their addresses ([`Batch::push_block`]).
     ip_names: Vec<(u32, u32)>,
     parent_ip_names: Vec<u32>,
+    /// The function name of each `ip` dictionary entry and the parent name
+    /// of each `parent_ip` entry, as [`AddrSymbols`] names ([`NO_NAME`]:
+    /// none), for a row group whose every row's names follow from its
+    /// addresses.
+    ip_functions: Vec<u32>,
+    parent_ip_parents: Vec<u32>,
     /// Key in `comm` of each `pid` dictionary entry, for rows pushed as
     /// blocks.
     pid_comms: Vec<u32>,
@@ -235,8 +241,9 @@ const COMM: usize = 4;
 const FUNCTION: usize = 6;
 const PARENT: usize = 7;
 const MODULE: usize = 8;
-/// The address column the function names follow from.
+/// The address columns the function and parent names follow from.
 const IP: usize = 9;
+const PARENT_IP: usize = 10;
 
 /// A name column's keys and validity made at encoding time
 /// ([`Batch::derive_names`]), reused column after column.
@@ -378,10 +385,12 @@ impl Batch {
             let (f, m) = known.names_at(&shared, addr);
             self.ip_names
                 .push((self.function_names.key(f), self.module_names.key(m)));
+            self.ip_functions.push(f);
         }
         for &addr in &self.parent_ip.dict[self.parent_ip_names.len()..] {
             let (p, _) = known.names_at(&shared, addr);
             self.parent_ip_names.push(self.parent_names.key(p));
+            self.parent_ip_parents.push(p);
         }
         true
     }
@@ -485,6 +494,8 @@ impl Batch {
         }
         self.ip_names.clear();
         self.parent_ip_names.clear();
+        self.ip_functions.clear();
+        self.parent_ip_parents.clear();
         self.pid_comms.clear();
         self.function_names.clear();
         self.parent_names.clear();
@@ -529,7 +540,7 @@ impl Batch {
             PARENT => str(&self.parent),
             MODULE => str(&self.module),
             IP => int(&self.ip, IntKind::U64),
-            10 => int(&self.parent_ip, IntKind::U64),
+            PARENT_IP => int(&self.parent_ip, IntKind::U64),
             11..=14 => (
                 &self.flags.validity,
                 Values::Flags {
@@ -584,15 +595,20 @@ impl Batch {
         settle_nulls(keys, 0, &mut out.validity);
     }
 
-    /// True if each address of the row group has a name of its own, keyed
-    /// in the order the addresses came (the rule: the function tracer's
-    /// addresses are function entries; two static functions of one name
-    /// break it). Then the function column's keys are the address
-    /// column's, row for row, and so are the bytes of its data page. Once
-    /// [`Batch::resolve_interned`] has run.
-    fn function_keys_are_ip_keys(&self) -> bool {
-        self.function_names.dict.len() == self.ip.dict.len()
-            && (self.ip_names.iter().enumerate()).all(|(k, n)| n.0 as usize == k)
+    /// For the function (`i` = [`FUNCTION`]) or parent column of a row
+    /// group whose every row's names follow from its addresses: the
+    /// address column it follows from and, if every address of the row
+    /// group has a name, the name of each address in the order of the
+    /// address column's keys (two addresses may share a name). Such a
+    /// column is keyed like its address column, its dictionary one name
+    /// per address: its data page is the address column's, byte for byte.
+    /// Once [`Batch::resolve_interned`] has run.
+    fn names_by_address(&self, i: usize) -> (usize, Option<&[u32]>) {
+        let (column, names) = match i {
+            FUNCTION => (IP, &self.ip_functions),
+            _ => (PARENT_IP, &self.parent_ip_parents),
+        };
+        (column, (!names.contains(&NO_NAME)).then_some(&names[..]))
     }
 
     /// Encode the row group, one column chunk per column of the schema, in
@@ -614,10 +630,17 @@ impl Batch {
         } else {
             self.settle_names(known);
         }
-        // The function column's data page, when it is the address
-        // column's, is copied from that once compressed: only its
-        // dictionary page is made.
-        let function_as_ip = derive && self.function_keys_are_ip_keys();
+        // A function or parent column keyed like its address column has
+        // only its dictionary page made: the data page is copied from the
+        // address column's once that is compressed. A dictionary that
+        // names each address instead of each distinct name is larger (in
+        // the benchmark trace, 2.3 parent_ip addresses a parent name), but
+        // the parent column's rows cost the derivation, bit-packing and
+        // compression of as many keys as the file has events.
+        let shared = |i| match derive && matches!(i, FUNCTION | PARENT) {
+            true => self.names_by_address(i),
+            false => (0, None),
+        };
         let (this, strings) = (&*self, &known.strings[..]);
         // `ts_ns` has no nulls: its validity is its length.
         let all = Validity::all_valid(self.ts.len());
@@ -650,9 +673,11 @@ impl Batch {
                                     strings,
                                 },
                             };
-                            if i == FUNCTION && function_as_ip {
+                            if let (c, Some(ids)) = shared(i) {
+                                let dict = Strs::Interned { ids, strings };
                                 let values = Values::StrDict { keys: &[], dict };
-                                return encode_dictionary(&this.ip.validity, values, scratch);
+                                let validity = &this.column(c, &all).0;
+                                return encode_dictionary(validity, values, scratch);
                             }
                             this.derive_names(i, d);
                             let values = Values::StrDict {
@@ -667,16 +692,18 @@ impl Batch {
                 })
             })
             .collect::<PolarsResult<Vec<Chunk>>>()?;
-        if function_as_ip {
-            let (function, ip) = chunks.split_at_mut(IP);
-            function[FUNCTION].take_data_pages_of(&ip[0]);
+        for i in [FUNCTION, PARENT] {
+            if let (c, Some(_)) = shared(i) {
+                let (names, addresses) = chunks.split_at_mut(c);
+                names[i].take_data_pages_of(&addresses[0]);
+            }
         }
         Ok(chunks)
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::event::NameIds;
 
@@ -822,9 +849,9 @@ mod tests {
     }
 
     /// Names for blocks in which 0x100 and 0x400 are two static functions
-    /// named `f`, 0x200 is `g`.
+    /// named `f`, 0x200 is `g` and 0x300 has no symbol.
     #[derive(Debug)]
-    struct TwinNames;
+    pub(in crate::parquet) struct TwinNames;
 
     impl BlockNames for TwinNames {
         fn comm(&self, _: u32) -> &str {
@@ -853,12 +880,12 @@ mod tests {
     }
 
     #[test]
-    fn a_function_column_keyed_as_its_addresses_takes_their_data_page() {
+    fn name_columns_take_their_address_columns_data_page_when_every_address_is_named() {
         let shared: Arc<dyn BlockNames> = Arc::new(TwinNames);
-        let row = |ip| crate::block::BlockRow {
+        let row = |ip, parent_ip| crate::block::BlockRow {
             ts: 0,
             ip,
-            parent_ip: NONE64,
+            parent_ip,
             cpu: 0,
             pid: 1,
             extra: NONE32,
@@ -866,11 +893,21 @@ mod tests {
             flags: 0,
             preempt: 0,
         };
-        // Null addresses among the rows, so the pages carry a bitmap.
-        let own = [0x100, NONE64, 0x200, 0x200, 0x100, NONE64, 0x200];
-        let twins = [0x100, 0x200, NONE64, 0x400, 0x100];
-        for (addrs, follows) in [(&own[..], true), (&twins[..], false)] {
-            let rows: Vec<_> = addrs.iter().map(|&a| row(a)).collect();
+        let (n, f, g) = (NONE64, 0x100, 0x200);
+        // (rows, shared function, shared parent): a name per address, with
+        // null addresses among them (the pages carry a bitmap); two
+        // addresses of one name; an address without a name (0x300).
+        let cases = [
+            (
+                vec![(f, g), (n, n), (g, f), (g, f), (f, n), (n, g)],
+                true,
+                true,
+            ),
+            (vec![(f, 0x400), (g, f), (n, g), (0x400, 0x400)], true, true),
+            (vec![(f, 0x300), (0x300, f), (g, g)], false, false),
+        ];
+        for (pairs, function, parent) in cases {
+            let rows: Vec<_> = pairs.iter().map(|&(i, p)| row(i, p)).collect();
             let mut b = Batch::default();
             b.push_block(Rows {
                 rows: &rows,
@@ -881,20 +918,31 @@ mod tests {
             });
             let mut known = AddrSymbols::default();
             let chunks = b.encode(1, &mut known).unwrap();
-            assert_eq!(b.function_keys_are_ip_keys(), follows, "{addrs:x?}");
-            // The chunk as made from the function column's own keys.
-            let mut d = Derived::default();
-            b.derive_names(FUNCTION, &mut d);
-            let dict = Strs::Interned {
-                ids: &b.function_names.dict,
-                strings: &known.strings,
-            };
-            let values = Values::StrDict {
-                keys: &d.keys,
-                dict,
-            };
-            let own = encode_column(&d.validity, values, &mut Scratch::new(1).unwrap()).unwrap();
-            assert_eq!(chunks[FUNCTION], own, "{addrs:x?}");
+            for (i, address, want) in [(FUNCTION, IP, function), (PARENT, PARENT_IP, parent)] {
+                assert_eq!(b.names_by_address(i).1.is_some(), want, "{pairs:x?} {i}");
+                let same = chunks[i].data_pages() == chunks[address].data_pages();
+                assert_eq!(same, want, "{pairs:x?} {i}");
+                // Keyed by distinct names, the chunk is the same where each
+                // address has a name of its own (the first case).
+                let mut d = Derived::default();
+                b.derive_names(i, &mut d);
+                let ids = match i {
+                    FUNCTION => &b.function_names.dict,
+                    _ => &b.parent_names.dict,
+                };
+                let dict = Strs::Interned {
+                    ids,
+                    strings: &known.strings,
+                };
+                let values = Values::StrDict {
+                    keys: &d.keys,
+                    dict,
+                };
+                let mut scratch = Scratch::new(1).unwrap();
+                let own = encode_column(&d.validity, values, &mut scratch).unwrap();
+                let first = pairs.len() == 6;
+                assert_eq!(chunks[i] == own, first || !want, "{pairs:x?} {i}");
+            }
         }
     }
 

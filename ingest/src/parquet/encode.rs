@@ -436,10 +436,6 @@ fn encode_pages(
     let rows = validity.len();
     let nulls = validity.nulls();
     let mut dict_values = None;
-    // Delta-packed timestamps are the gaps between events in bits, all but
-    // incompressible: zstd took 2-8 % off them on the real traces, and was
-    // the longest task of a row group's encoding (docs/performance.md).
-    let compress = !matches!(values, Values::Delta(_));
     let (encoding, stats) = match values {
         Values::IntDict {
             keys,
@@ -532,7 +528,7 @@ fn encode_pages(
             bytes: &data[..],
         });
     }
-    Chunk::compress(&pages, rows, Some(stats), Some(zstd).filter(|_| compress))
+    Chunk::compress(&pages, rows, Some(stats), zstd)
 }
 
 #[cfg(test)]

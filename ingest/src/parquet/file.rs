@@ -104,13 +104,13 @@ pub(super) enum RawPage<'a> {
 }
 
 impl Chunk {
-    /// Compress `pages` (one column chunk of `rows` rows) with `zstd` (none:
-    /// store them as they are) and put each behind its page header.
+    /// Compress `pages` (one column chunk of `rows` rows) with `zstd` and
+    /// put each behind its page header.
     pub(super) fn compress(
         pages: &[RawPage<'_>],
         rows: usize,
         statistics: Option<Statistics>,
-        mut zstd: Option<&mut Zstd>,
+        zstd: &mut Zstd,
     ) -> PolarsResult<Chunk> {
         let mut chunk = Chunk {
             bytes: Vec::new(),
@@ -121,10 +121,7 @@ impl Chunk {
             dictionary_size: 0,
             encodings: vec![Encoding::RLE],
             statistics,
-            codec: match zstd {
-                Some(_) => CompressionCodec::ZSTD,
-                None => CompressionCodec::UNCOMPRESSED,
-            },
+            codec: CompressionCodec::ZSTD,
         };
         for (i, page) in pages.iter().enumerate() {
             let mut header = PageHeader {
@@ -154,10 +151,7 @@ impl Chunk {
                     *bytes
                 }
             };
-            let compressed = match &mut zstd {
-                Some(zstd) => zstd.compress(buffer)?,
-                None => buffer,
-            };
+            let compressed = zstd.compress(buffer)?;
             header.uncompressed_page_size = page_size(buffer.len())?;
             header.compressed_page_size = page_size(compressed.len())?;
             // Room for the page and its header (which is well under 256
@@ -176,6 +170,12 @@ impl Chunk {
         chunk.encodings.sort();
         chunk.encodings.dedup();
         Ok(chunk)
+    }
+
+    /// The data pages, with their headers.
+    #[cfg(test)]
+    pub(super) fn data_pages(&self) -> &[u8] {
+        &self.bytes[self.first_data_page..]
     }
 
     /// Append the data pages of `other`, a chunk compressed the same way

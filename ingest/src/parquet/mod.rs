@@ -334,6 +334,11 @@ mod tests {
 
     /// Every row of an events file, every column, and its trace facts.
     fn contents(path: &Path) -> (Vec<Row>, TraceInfo) {
+        (read_rows(path), read_info(path).unwrap())
+    }
+
+    /// Every row of an events file, every column.
+    fn read_rows(path: &Path) -> Vec<Row> {
         let schema = schema();
         let all: Vec<&str> = schema.iter_names().map(|s| s.as_str()).collect();
         let mut rows = Vec::new();
@@ -342,7 +347,7 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        (rows, read_info(path).unwrap())
+        rows
     }
 
     #[test]
@@ -384,6 +389,55 @@ mod tests {
             }
             assert_eq!(a.0.len(), b.0.len(), "{}", f.display());
         }
+    }
+
+    #[test]
+    fn names_keyed_by_address_read_back_row_for_row() {
+        // 0x100 and 0x400 are two static functions named `f`, 0x200 is `g`:
+        // the function and parent dictionaries name each address, `f`
+        // twice (batch.rs); the rows read back by polars are the names.
+        use crate::block::{BlockNames, BlockRow, NONE32, NONE64};
+        let names: std::sync::Arc<dyn BlockNames> = std::sync::Arc::new(batch::tests::TwinNames);
+        let pairs = [
+            (0x100, 0x200),
+            (0x400, 0x100),
+            (NONE64, 0x400),
+            (0x200, 0x400),
+            (0x400, NONE64),
+        ];
+        let mut block = EventBlock::with_capacity(names.clone(), pairs.len());
+        for (i, &(ip, parent_ip)) in pairs.iter().enumerate() {
+            block.rows.push(BlockRow {
+                ts: i as i64,
+                ip,
+                parent_ip,
+                cpu: 0,
+                pid: 7,
+                extra: NONE32,
+                event: 0,
+                flags: 0,
+                preempt: 0,
+            });
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.parquet");
+        let mut w = EventsWriter::create(&path).unwrap();
+        w.block(block).unwrap();
+        w.end_of_events().unwrap();
+        w.finish(&TraceInfo::default()).unwrap();
+        let got: Vec<_> = read_rows(&path)
+            .into_iter()
+            .map(|r| (r.ip, r.function, r.parent_ip, r.parent))
+            .collect();
+        let s = |v: &str| Some(v.to_string());
+        let want = vec![
+            (Some(0x100), s("f"), Some(0x200), s("g")),
+            (Some(0x400), s("f"), Some(0x100), s("f")),
+            (None, None, Some(0x400), s("f")),
+            (Some(0x200), s("g"), Some(0x400), s("f")),
+            (Some(0x400), s("f"), None, None),
+        ];
+        assert_eq!(got, want);
     }
 
     /// Owned copy of an event, without the reader's ids.
@@ -504,14 +558,7 @@ mod tests {
             w.event(&e).unwrap();
         }
         assert_eq!(w.finish(&TraceInfo::default()).unwrap(), n as u64);
-        let mut back = Vec::new();
-        let schema = schema();
-        let all: Vec<&str> = schema.iter_names().map(|s| s.as_str()).collect();
-        read_events(&path, &all, &mut |e: &Event<'_>| {
-            back.push(row(e));
-            Ok(())
-        })
-        .unwrap();
+        let back = read_rows(&path);
         assert_eq!(back.len(), rows.len());
         for (i, (a, b)) in back.iter().zip(&rows).enumerate() {
             assert_eq!(a, b, "row {i}");
