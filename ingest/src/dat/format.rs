@@ -17,6 +17,7 @@
 //! print fmt: " %ps <-- %ps", (void *)REC->ip, (void *)REC->parent_ip
 //! ```
 
+use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use super::cursor::{read_uint, sign_extend};
@@ -256,20 +257,39 @@ pub(crate) struct LazyFormat {
     /// The `common_type` value of the event's records (likewise).
     pub id: u32,
     system: Arc<str>,
-    text: Box<str>,
+    /// The format's text: `range` of the bytes of the section it came in,
+    /// which all that section's formats share (a copy of each of the
+    /// 1,400 formats of a trace.dat took a millisecond before reading).
+    section: Arc<Vec<u8>>,
+    range: Range<usize>,
     parsed: OnceLock<Option<EventFormat>>,
 }
 
 impl LazyFormat {
-    /// Read the name and ID of the format `text` the way [`parse_format`]
-    /// reads them: the error it would give on them, if any.
-    pub fn scan(text: String, system: &Arc<str>) -> Result<LazyFormat, String> {
+    /// Read the name and ID of the format that is `range` of `section`
+    /// the way [`parse_format`] reads them (from its text as UTF-8, invalid
+    /// bytes replaced): the error it would give on them, if any.
+    pub fn scan(
+        section: &Arc<Vec<u8>>,
+        range: Range<usize>,
+        system: &Arc<str>,
+    ) -> Result<LazyFormat, String> {
+        let text = &section[range.clone()];
         let mut name = None;
         let mut id = None;
-        for line in text.lines() {
-            if let Some(v) = line.strip_prefix("name:") {
+        // Lines as `str::lines` splits them (a `\r` before the `\n` goes
+        // with the line end; the values are trimmed anyway); a line break
+        // is never part of an invalid UTF-8 sequence, so a line's text is
+        // the same replaced before or after splitting.
+        let mut start = 0;
+        let ends = memchr::memchr_iter(b'\n', text).chain(std::iter::once(text.len()));
+        for end in ends {
+            let line = &text[start..end];
+            start = end + 1;
+            if let Some(v) = line.strip_prefix(b"name:") {
                 name = Some(v);
-            } else if let Some(v) = line.strip_prefix("ID:") {
+            } else if let Some(v) = line.strip_prefix(b"ID:") {
+                let v = String::from_utf8_lossy(v);
                 id = Some(
                     v.trim()
                         .parse::<u32>()
@@ -277,13 +297,15 @@ impl LazyFormat {
                 );
             }
         }
-        let name = name.ok_or("format without a name")?.trim().to_string();
+        let name = name.ok_or("format without a name")?;
+        let name = String::from_utf8_lossy(name).trim().to_string();
         let id = id.ok_or_else(|| format!("format of {name} without an ID"))?;
         Ok(LazyFormat {
             name,
             id,
             system: system.clone(),
-            text: text.into_boxed_str(),
+            section: section.clone(),
+            range,
             parsed: OnceLock::new(),
         })
     }
@@ -292,7 +314,10 @@ impl LazyFormat {
     /// such a format: its records are of an unknown event).
     pub fn get(&self) -> Option<&EventFormat> {
         self.parsed
-            .get_or_init(|| parse_format(&self.text, &self.system).ok())
+            .get_or_init(|| {
+                let text = String::from_utf8_lossy(&self.section[self.range.clone()]);
+                parse_format(&text, &self.system).ok()
+            })
             .as_ref()
     }
 }
@@ -301,16 +326,21 @@ impl LazyFormat {
 mod tests {
     use super::*;
 
+    /// A format that is the whole of its section.
+    fn scan(text: &str) -> Result<LazyFormat, String> {
+        let section = Arc::new(text.as_bytes().to_vec());
+        LazyFormat::scan(&section, 0..text.len(), &"ftrace".into())
+    }
+
     #[test]
     fn a_lazy_format_has_the_name_id_and_fields_parse_format_gives() {
-        let system: Arc<str> = "ftrace".into();
-        let lazy = LazyFormat::scan(FUNCTION.to_string(), &system).unwrap();
+        let lazy = scan(FUNCTION).unwrap();
         let parsed = parse_format(FUNCTION, "ftrace").unwrap();
         assert_eq!((lazy.name.as_str(), lazy.id), ("function", 1));
         assert_eq!(lazy.get(), Some(&parsed));
         // The last name and ID lines count, as in parse_format.
         let twice = format!("name: first\nID: 7\n{FUNCTION}");
-        let lazy = LazyFormat::scan(twice.clone(), &system).unwrap();
+        let lazy = scan(&twice).unwrap();
         let parsed = parse_format(&twice, "ftrace").unwrap();
         assert_eq!(
             (lazy.name.as_str(), lazy.id),
@@ -318,17 +348,40 @@ mod tests {
         );
         // Errors in the name or ID are found at once; in a field, on first use.
         for bad in ["ID: 1\n", "name: x\n", "name: x\nID: -1\n"] {
-            assert!(
-                LazyFormat::scan(bad.to_string(), &system).is_err(),
-                "{bad:?}"
-            );
+            assert!(scan(bad).is_err(), "{bad:?}");
             assert!(parse_format(bad, "ftrace").is_err(), "{bad:?}");
         }
         let broken = FUNCTION.replace("offset:8;", "offset:x;");
         assert!(parse_format(&broken, "ftrace").is_err());
-        let lazy = LazyFormat::scan(broken, &system).unwrap();
+        let lazy = scan(&broken).unwrap();
         assert_eq!((lazy.name.as_str(), lazy.id), ("function", 1));
         assert_eq!(lazy.get(), None);
+    }
+
+    #[test]
+    fn formats_sharing_a_section_read_their_own_range() {
+        // Binary bytes around and between the formats, as in a formats
+        // section (sizes and counts); CRLF line ends and an invalid byte in
+        // a name, which parse_format reads as U+FFFD.
+        let mut bytes = vec![0xff, 0x00, 0x07];
+        let first = bytes.len()..bytes.len() + FUNCTION.len();
+        bytes.extend_from_slice(FUNCTION.as_bytes());
+        bytes.extend_from_slice(&[0xfe, 0x80]);
+        let mut text = b"name: x?\r\nID: 9\r\nformat:\r\n".to_vec();
+        text[7] = 0xff;
+        let second = bytes.len()..bytes.len() + text.len();
+        bytes.extend_from_slice(&text);
+        let section = Arc::new(bytes);
+        let system: Arc<str> = "ftrace".into();
+        let a = LazyFormat::scan(&section, first, &system).unwrap();
+        let b = LazyFormat::scan(&section, second, &system).unwrap();
+        assert_eq!((a.name.as_str(), a.id), ("function", 1));
+        assert_eq!(a.get(), Some(&parse_format(FUNCTION, "ftrace").unwrap()));
+        let lossy = String::from_utf8_lossy(&text).into_owned();
+        let parsed = parse_format(&lossy, "ftrace").unwrap();
+        assert_eq!((b.name.as_str(), b.id), ("x\u{fffd}", 9));
+        assert_eq!((b.name.as_str(), b.id), (parsed.name.as_str(), parsed.id));
+        assert_eq!(b.get(), Some(&parsed));
     }
 
     const FUNCTION: &str = "name: function\nID: 1\nformat:\n\

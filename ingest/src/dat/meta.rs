@@ -177,33 +177,58 @@ struct Parts {
     printk: Printk,
 }
 
-fn push_format(p: &mut Parts, text: &[u8], system: &Arc<str>) {
-    match LazyFormat::scan(String::from_utf8_lossy(text).into_owned(), system) {
-        Ok(f) => p.formats.push(f),
-        Err(_) => p.scan_errors += 1,
-    }
+/// Where the format texts a cursor reads are kept: in the section they
+/// are read from (a v7 section, at `base` in the file), shared by its
+/// formats, or (a v6 file, read in place) each in a copy of its own.
+#[derive(Clone, Copy)]
+enum Texts<'s> {
+    Section(&'s Arc<Vec<u8>>, u64),
+    Copied,
 }
 
-fn read_ftrace_formats(c: &mut Cursor<'_>, p: &mut Parts) -> DatResult<()> {
-    let count = c.u32("ftrace format count")?;
-    let system: Arc<str> = "ftrace".into();
-    for _ in 0..count {
-        let size = c.u64("ftrace format size")?;
-        let text = c.bytes(size, "ftrace format")?;
-        push_format(p, text, &system);
+/// The format of `size` bytes at the cursor.
+fn push_format(
+    p: &mut Parts,
+    c: &mut Cursor<'_>,
+    size: u64,
+    what: &str,
+    texts: Texts<'_>,
+    system: &Arc<str>,
+) -> DatResult<()> {
+    let at = c.offset();
+    let text = c.bytes(size, what)?;
+    let scanned = match texts {
+        Texts::Section(section, base) => {
+            let start = (at - base) as usize;
+            LazyFormat::scan(section, start..start + text.len(), system)
+        }
+        Texts::Copied => LazyFormat::scan(&Arc::new(text.to_vec()), 0..text.len(), system),
+    };
+    match scanned {
+        Ok(f) => p.formats.push(f),
+        Err(_) => p.scan_errors += 1,
     }
     Ok(())
 }
 
-fn read_event_formats(c: &mut Cursor<'_>, p: &mut Parts) -> DatResult<()> {
+fn read_ftrace_formats(c: &mut Cursor<'_>, p: &mut Parts, texts: Texts<'_>) -> DatResult<()> {
+    let count = c.u32("ftrace format count")?;
+    let system: Arc<str> = "ftrace".into();
+    for _ in 0..count {
+        let size = c.u64("ftrace format size")?;
+        push_format(p, c, size, "ftrace format", texts, &system)?;
+    }
+    Ok(())
+}
+
+fn read_event_formats(c: &mut Cursor<'_>, p: &mut Parts, texts: Texts<'_>) -> DatResult<()> {
     let systems = c.u32("event system count")?;
     for _ in 0..systems {
         let system: Arc<str> = String::from_utf8_lossy(c.cstr("event system name")?).into();
         let count = c.u32("event format count")?;
         for _ in 0..count {
             let size = c.u64("event format size")?;
-            let text = c.bytes(size, "event format")?;
-            push_format(p, text, &system);
+            push_format(p, c, size, "event format", texts, &system)?;
         }
     }
     Ok(())
@@ -302,11 +327,19 @@ fn read_section(
     p: &mut Parts,
 ) -> DatResult<()> {
     let (body, base) = section_body(data, off, sid, big, dec)?;
+    if matches!(sid, id::FTRACE_EVENTS | id::EVENT_FORMATS) {
+        // A compressed section's bytes are the formats' own, not copied.
+        let body = Arc::new(body.into_owned());
+        let mut c = Cursor::new(&body, base, big);
+        let texts = Texts::Section(&body, base);
+        return match sid {
+            id::FTRACE_EVENTS => read_ftrace_formats(&mut c, p, texts),
+            _ => read_event_formats(&mut c, p, texts),
+        };
+    }
     let mut c = Cursor::new(&body, base, big);
     match sid {
         id::HEADER_INFO => p.layout = Some(read_header_info(&mut c, big)?.layout),
-        id::FTRACE_EVENTS => read_ftrace_formats(&mut c, p)?,
-        id::EVENT_FORMATS => read_event_formats(&mut c, p)?,
         id::KALLSYMS => read_kallsyms(&mut c, p)?,
         id::PRINTK => read_printk(&mut c, p)?,
         id::CMDLINES => read_cmdlines(&mut c, p)?,
@@ -332,8 +365,8 @@ impl Meta {
             let mut c = Cursor::new(data, 0, big);
             c.skip(header.body, "header")?;
             parts.layout = Some(read_header_info(&mut c, big)?.layout);
-            read_ftrace_formats(&mut c, &mut parts)?;
-            read_event_formats(&mut c, &mut parts)?;
+            read_ftrace_formats(&mut c, &mut parts, Texts::Copied)?;
+            read_event_formats(&mut c, &mut parts, Texts::Copied)?;
             read_kallsyms(&mut c, &mut parts)?;
             read_printk(&mut c, &mut parts)?;
             read_cmdlines(&mut c, &mut parts)?;
