@@ -27,7 +27,7 @@ use crate::block::{BlockNames, EventBlock, Rows};
 use crate::error::Error;
 use crate::event::EventSink;
 
-/// Records per batch (about 360 KiB).
+/// Records per batch (160 KiB of 40-byte rows).
 const BATCH: usize = 4096;
 /// Rows per block handed to a sink that takes blocks.
 const BLOCK_ROWS: usize = 2 << 10;
@@ -40,9 +40,10 @@ const DIRECT_RUN: usize = 128;
 /// the merge: where one CPU's records dominate a stretch of the trace the
 /// merge waits on that CPU's decoder alone, and the other decoder, with
 /// room to go on, keeps the second core busy meanwhile (2 batches: 4 %
-/// slower; 16 or more: slower again, the batches falling out of cache;
-/// docs/performance.md).
-pub(crate) const DEPTH: usize = 8;
+/// slower than 8; with 88-byte rows 16 were slower again, the batches
+/// falling out of cache, but with 40-byte rows 16 are 0.97x the time of 8
+/// and 32 no better; docs/performance.md).
+pub(crate) const DEPTH: usize = 16;
 
 /// What the merge produced.
 #[derive(Clone, Debug, Default)]
