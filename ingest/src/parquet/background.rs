@@ -33,16 +33,18 @@ fn run<W: Write>(
     mut written: impl FnMut(),
 ) -> PolarsResult<u64> {
     let mut known = AddrSymbols::default();
+    // The memory of the last row group's column chunks.
+    let mut spare = Vec::new();
     for job in jobs {
         match job {
             Job::RowGroup(mut batch) => {
                 let rows = batch.len() as u64;
-                let chunks = batch.encode(level, &mut known)?;
+                let chunks = batch.encode(level, &mut known, &mut spare)?;
                 // Not wanted back (the last row group, whose predecessor's
                 // builder is still waiting to be taken) or the reading
                 // thread has stopped: then the builder is freed.
                 let _ = done.try_send(batch);
-                writer.write_row_group(rows, chunks)?;
+                writer.write_row_group(rows, chunks, &mut spare)?;
                 written();
             }
             Job::Finish(key_value) => return writer.finish(key_value),

@@ -612,11 +612,13 @@ impl Batch {
     }
 
     /// Encode the row group, one column chunk per column of the schema, in
-    /// its order, compressed with zstd at `level`.
+    /// its order, compressed with zstd at `level`, into the memory of the
+    /// `spare` chunks (taken; column by column, the last row group's).
     pub(super) fn encode(
         &mut self,
         level: i32,
         known: &mut AddrSymbols,
+        spare: &mut Vec<Vec<u8>>,
     ) -> PolarsResult<Vec<Chunk>> {
         use rayon::prelude::*;
 
@@ -648,9 +650,12 @@ impl Batch {
             static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
             static DERIVED: RefCell<Derived> = RefCell::new(Derived::default());
         }
-        let mut chunks = (0..COLUMNS)
+        let mut memory: Vec<Vec<u8>> = spare.drain(..).collect();
+        memory.resize_with(COLUMNS, Vec::new);
+        let mut chunks = memory
             .into_par_iter()
-            .map(|i| {
+            .enumerate()
+            .map(|(i, bytes)| {
                 SCRATCH.with_borrow_mut(|scratch| {
                     let scratch = match scratch {
                         Some(s) => s,
@@ -677,18 +682,18 @@ impl Batch {
                                 let dict = Strs::Interned { ids, strings };
                                 let values = Values::StrDict { keys: &[], dict };
                                 let validity = &this.column(c, &all).0;
-                                return encode_dictionary(validity, values, scratch);
+                                return encode_dictionary(validity, values, scratch, bytes);
                             }
                             this.derive_names(i, d);
                             let values = Values::StrDict {
                                 keys: &d.keys,
                                 dict,
                             };
-                            encode_column(&d.validity, values, scratch)
+                            encode_column(&d.validity, values, scratch, bytes)
                         });
                     }
                     let (validity, values) = this.column(i, &all);
-                    encode_column(validity, values, scratch)
+                    encode_column(validity, values, scratch, bytes)
                 })
             })
             .collect::<PolarsResult<Vec<Chunk>>>()?;
@@ -917,7 +922,7 @@ pub(super) mod tests {
                 may_hold: 0,
             });
             let mut known = AddrSymbols::default();
-            let chunks = b.encode(1, &mut known).unwrap();
+            let chunks = b.encode(1, &mut known, &mut Vec::new()).unwrap();
             for (i, address, want) in [(FUNCTION, IP, function), (PARENT, PARENT_IP, parent)] {
                 assert_eq!(b.names_by_address(i).1.is_some(), want, "{pairs:x?} {i}");
                 let same = chunks[i].data_pages() == chunks[address].data_pages();
@@ -939,7 +944,7 @@ pub(super) mod tests {
                     dict,
                 };
                 let mut scratch = Scratch::new(1).unwrap();
-                let own = encode_column(&d.validity, values, &mut scratch).unwrap();
+                let own = encode_column(&d.validity, values, &mut scratch, Vec::new()).unwrap();
                 let first = pairs.len() == 6;
                 assert_eq!(chunks[i] == own, first || !want, "{pairs:x?} {i}");
             }

@@ -424,13 +424,15 @@ impl Scratch {
 }
 
 /// Encode one column of a row group (its `validity` and `values`) as a
-/// compressed column chunk.
+/// compressed column chunk, into `bytes` (emptied first: the memory of an
+/// earlier chunk).
 pub(super) fn encode_column(
     validity: &Validity,
     values: Values<'_>,
     scratch: &mut Scratch,
+    bytes: Vec<u8>,
 ) -> PolarsResult<Chunk> {
-    encode_pages(validity, values, scratch, true)
+    encode_pages(validity, values, scratch, true, bytes)
 }
 
 /// [`encode_column`] without the data page, for a dictionary-encoded
@@ -440,8 +442,9 @@ pub(super) fn encode_dictionary(
     validity: &Validity,
     values: Values<'_>,
     scratch: &mut Scratch,
+    bytes: Vec<u8>,
 ) -> PolarsResult<Chunk> {
-    encode_pages(validity, values, scratch, false)
+    encode_pages(validity, values, scratch, false, bytes)
 }
 
 fn encode_pages(
@@ -449,6 +452,7 @@ fn encode_pages(
     values: Values<'_>,
     scratch: &mut Scratch,
     data_page: bool,
+    bytes: Vec<u8>,
 ) -> PolarsResult<Chunk> {
     let Scratch { dict, data, zstd } = scratch;
     dict.clear();
@@ -551,7 +555,7 @@ fn encode_pages(
             bytes: &data[..],
         });
     }
-    Chunk::compress(&pages, rows, Some(stats), zstd)
+    Chunk::compress(&pages, rows, Some(stats), zstd, bytes)
 }
 
 #[cfg(test)]
