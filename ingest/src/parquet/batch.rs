@@ -650,7 +650,7 @@ impl Batch {
             static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
             static DERIVED: RefCell<Derived> = RefCell::new(Derived::default());
         }
-        let mut memory: Vec<Vec<u8>> = spare.drain(..).collect();
+        let mut memory = std::mem::take(spare);
         memory.resize_with(COLUMNS, Vec::new);
         let mut chunks = memory
             .into_par_iter()
