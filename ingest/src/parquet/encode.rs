@@ -138,41 +138,41 @@ fn bit_pack(out: &mut Vec<u8>, values: &[u32], width: u8) {
     let groups = values.len().div_ceil(8);
     uleb(out, ((groups as u64) << 1) | 1);
     let w = usize::from(width);
-    let mut chunks = values.chunks_exact(8);
+    let chunks = values.chunks_exact(8);
     let mut last = [0u32; 8];
     let rest = chunks.remainder();
     last[..rest.len()].copy_from_slice(rest);
+    // Every group of 8, the last one padded.
+    let all = chunks.chain((!rest.is_empty()).then_some(&last[..]));
+    fn wide(group: &[u32]) -> impl Iterator<Item = u64> + '_ {
+        group.iter().map(|&v| u64::from(v))
+    }
     if w > 16 {
-        for group in &mut chunks {
-            pack(out, group.iter().map(|&v| u64::from(v)), width);
-        }
-        if !rest.is_empty() {
-            pack(out, last.iter().map(|&v| u64::from(v)), width);
+        for group in all {
+            pack(out, wide(group), width);
         }
         return;
     }
-    // A group of 8 values is `w` bytes; up to 16 bits it fits one u128,
-    // stored whole (one 16-byte store) with the next group written over
-    // its tail: copying `w` bytes, a length the compiler cannot see, was a
-    // call to `memcpy` per group (docs/performance.md).
     let start = out.len();
     out.resize(start + groups * w + 16, 0);
-    let mut at = start;
-    let mut put = |group: &[u32]| {
-        let mut acc: u128 = 0;
-        for (k, &v) in group.iter().enumerate() {
-            acc |= u128::from(v) << (k * w);
-        }
-        out[at..at + 16].copy_from_slice(&acc.to_le_bytes());
-        at += w;
-    };
-    for group in &mut chunks {
-        put(group);
-    }
-    if !rest.is_empty() {
-        put(&last);
+    for (g, group) in all.enumerate() {
+        store_group(out, start + g * w, wide(group), w);
     }
     out.truncate(start + groups * w);
+}
+
+/// Store a group of 8 values of `w` bits (at most 16) at `at` of `out`,
+/// LSB first: the `w` bytes are made in one 128-bit word and stored whole
+/// (16 bytes, so `out` needs 16 bytes of room past the group's), the next
+/// group written over the tail. Copying `w` bytes, a length the compiler
+/// cannot see, was a call to `memcpy` per group (docs/performance.md).
+#[inline(always)]
+fn store_group(out: &mut [u8], at: usize, group: impl Iterator<Item = u64>, w: usize) {
+    let mut acc: u128 = 0;
+    for (k, v) in group.enumerate() {
+        acc |= u128::from(v) << (k * w);
+    }
+    out[at..at + 16].copy_from_slice(&acc.to_le_bytes());
 }
 
 /// Append `values` in the `DELTA_BINARY_PACKED` encoding: blocks of 128
@@ -224,11 +224,10 @@ fn delta_binary_packed(out: &mut Vec<u8>, values: &[i64]) {
     }
 }
 
-/// [`pack`] for a miniblock of 32 values: up to 16 bits a value, each
-/// group of 8 (`w` bytes) is made in one 128-bit word and stored whole, the
-/// next group written over its tail, as [`bit_pack`] does (through
-/// [`pack`]'s 4-byte appends, packing the timestamps took 3.5 ns a value,
-/// as long as compressing them, docs/performance.md).
+/// [`pack`] for a miniblock of 32 values: up to 16 bits a value, by groups
+/// of 8 ([`store_group`]), as [`bit_pack`] packs keys (through [`pack`]'s
+/// 4-byte appends, packing the timestamps took 3.5 ns a value, as long as
+/// compressing them, docs/performance.md).
 fn pack_mini(out: &mut Vec<u8>, mini: &[u64; 32], width: u8) {
     if width > 16 {
         return pack(out, mini.iter().copied(), width);
@@ -237,12 +236,7 @@ fn pack_mini(out: &mut Vec<u8>, mini: &[u64; 32], width: u8) {
     let start = out.len();
     out.resize(start + 4 * w + 16, 0);
     for (g, group) in mini.chunks_exact(8).enumerate() {
-        let mut acc: u128 = 0;
-        for (k, &v) in group.iter().enumerate() {
-            acc |= u128::from(v) << (k * w);
-        }
-        let at = start + g * w;
-        out[at..at + 16].copy_from_slice(&acc.to_le_bytes());
+        store_group(out, start + g * w, group.iter().copied(), w);
     }
     out.truncate(start + 4 * w);
 }
