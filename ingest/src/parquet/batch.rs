@@ -595,6 +595,17 @@ impl Batch {
         settle_nulls(keys, 0, &mut out.validity);
     }
 
+    /// The dictionary of name column `i` (function, parent or module) of a
+    /// row group whose every row's names follow from its addresses: the
+    /// names, interned in [`AddrSymbols`], in key order.
+    fn name_ids(&self, i: usize) -> &[u32] {
+        match i {
+            FUNCTION => &self.function_names.dict,
+            PARENT => &self.parent_names.dict,
+            _ => &self.module_names.dict,
+        }
+    }
+
     /// For the function (`i` = [`FUNCTION`]) or parent column of a row
     /// group whose every row's names follow from its addresses: the
     /// address column it follows from and, if every address of the row
@@ -663,28 +674,20 @@ impl Batch {
                         None => scratch.insert(Scratch::new(level)?),
                     };
                     if derive && matches!(i, COMM | FUNCTION | PARENT | MODULE) {
+                        if let (c, Some(ids)) = shared(i) {
+                            let dict = Strs::Interned { ids, strings };
+                            let values = Values::StrDict { keys: &[], dict };
+                            let validity = &this.column(c, &all).0;
+                            return encode_dictionary(validity, values, scratch, bytes);
+                        }
                         return DERIVED.with_borrow_mut(|d| {
                             let dict = match i {
                                 COMM => Strs::Own(&this.comm.dict),
-                                FUNCTION => Strs::Interned {
-                                    ids: &this.function_names.dict,
-                                    strings,
-                                },
-                                PARENT => Strs::Interned {
-                                    ids: &this.parent_names.dict,
-                                    strings,
-                                },
                                 _ => Strs::Interned {
-                                    ids: &this.module_names.dict,
+                                    ids: this.name_ids(i),
                                     strings,
                                 },
                             };
-                            if let (c, Some(ids)) = shared(i) {
-                                let dict = Strs::Interned { ids, strings };
-                                let values = Values::StrDict { keys: &[], dict };
-                                let validity = &this.column(c, &all).0;
-                                return encode_dictionary(validity, values, scratch, bytes);
-                            }
                             this.derive_names(i, d);
                             let values = Values::StrDict {
                                 keys: &d.keys,
@@ -760,22 +763,7 @@ pub(super) mod tests {
         b.derive_names(i, &mut d);
         let dict: Vec<String> = match i {
             COMM => b.comm.dict.iter().map(|s| s.to_string()).collect(),
-            FUNCTION => b
-                .function_names
-                .dict
-                .iter()
-                .map(|&n| strings[n as usize].to_string())
-                .collect(),
-            PARENT => b
-                .parent_names
-                .dict
-                .iter()
-                .map(|&n| strings[n as usize].to_string())
-                .collect(),
-            _ => b
-                .module_names
-                .dict
-                .iter()
+            _ => (b.name_ids(i).iter())
                 .map(|&n| strings[n as usize].to_string())
                 .collect(),
         };
@@ -932,12 +920,8 @@ pub(super) mod tests {
                 // address has a name of its own (the first case).
                 let mut d = Derived::default();
                 b.derive_names(i, &mut d);
-                let ids = match i {
-                    FUNCTION => &b.function_names.dict,
-                    _ => &b.parent_names.dict,
-                };
                 let dict = Strs::Interned {
-                    ids,
+                    ids: b.name_ids(i),
                     strings: &known.strings,
                 };
                 let values = Values::StrDict {
