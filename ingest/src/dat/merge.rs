@@ -41,8 +41,9 @@ const DIRECT_RUN: usize = 128;
 /// merge waits on that CPU's decoder alone, and the other decoder, with
 /// room to go on, keeps the second core busy meanwhile (2 batches: 4 %
 /// slower than 8; with 88-byte rows 16 were slower again, the batches
-/// falling out of cache, but with 40-byte rows 16 are 0.97x the time of 8
-/// and 32 no better; docs/performance.md).
+/// falling out of cache, but with 40-byte rows 16 were 0.97x the time of 8
+/// and 32 no better; since the rows are streamed past the caches
+/// (`stream::push_row`) 8 and 16 are even; docs/performance.md).
 pub(crate) const DEPTH: usize = 16;
 
 /// What the merge produced.

@@ -328,7 +328,8 @@ fn read_section(
 ) -> DatResult<()> {
     let (body, base) = section_body(data, off, sid, big, dec)?;
     if matches!(sid, id::FTRACE_EVENTS | id::EVENT_FORMATS) {
-        // A compressed section's bytes are the formats' own, not copied.
+        // The formats share the section's bytes: a compressed section's
+        // own buffer, or one copy of an uncompressed one.
         let body = Arc::new(body.into_owned());
         let mut c = Cursor::new(&body, base, big);
         let texts = Texts::Section(&body, base);
